@@ -1,0 +1,72 @@
+import { DomainError, forbidden, invalid } from './errors.ts';
+import type { NotificationPlan } from './notifications.ts';
+import type { Actor, FieldChanges, TicketState } from './ports.ts';
+import { allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
+import { identityKindOf, type Priority } from './vocabulary.ts';
+
+/** The fields a user may change on a ticket. `null` clears a field. */
+export interface TicketPatch {
+  status?: TicketStatus;
+  priority?: Priority;
+  deadline?: string | null;
+  categoryId?: string | null;
+  assigneeId?: string | null;
+}
+
+const STAFF_ONLY: ReadonlyArray<keyof TicketPatch> = ['priority', 'deadline', 'categoryId', 'assigneeId'];
+/** A customer may close their ticket or reopen it, nothing else. */
+const CUSTOMER_STATUSES: readonly TicketStatus[] = ['closed', 'open'];
+
+export interface UpdatePlan {
+  changes: FieldChanges;
+  notifications: NotificationPlan[];
+}
+
+/** Checks a patch against the ticket and the actor's role and says what changes. Throws when not allowed. */
+export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor: Actor): UpdatePlan {
+  if (actor.role === 'customer') {
+    const denied = STAFF_ONLY.filter((f) => patch[f] !== undefined);
+    if (denied.length > 0) throw forbidden(`Customers cannot change ${denied.join(', ')}.`);
+    if (patch.status !== undefined && patch.status !== ticket.status && !CUSTOMER_STATUSES.includes(patch.status)) {
+      throw forbidden('Customers can only close or reopen their tickets.');
+    }
+  }
+  const changes: FieldChanges = {};
+  const current: Record<keyof TicketPatch, unknown> = {
+    status: ticket.status,
+    priority: ticket.priority,
+    deadline: ticket.deadline,
+    categoryId: ticket.categoryId,
+    assigneeId: ticket.assigneeId,
+  };
+  for (const key of Object.keys(patch) as Array<keyof TicketPatch>) {
+    const to = patch[key];
+    if (to === undefined) continue;
+    const from = current[key];
+    const same = key === 'deadline' && typeof to === 'string' && typeof from === 'string'
+      ? Date.parse(to) === Date.parse(from)
+      : to === from;
+    if (!same) changes[key] = { from, to };
+  }
+  if (changes.status) {
+    const to = changes.status.to as TicketStatus;
+    if (to === 'new') throw invalid('status', 'A ticket cannot be set back to new.');
+    if (!canTransition(ticket.status, to)) {
+      throw new DomainError(
+        'conflict',
+        `A ${ticket.status} ticket cannot become ${to}; allowed: ${allowedTransitions(ticket.status).join(', ')}.`,
+        'status',
+      );
+    }
+  }
+  const notifications: NotificationPlan[] = [];
+  if (changes.status && actor.role !== 'customer') {
+    notifications.push({
+      kind: 'status_changed',
+      recipient: { reporterId: ticket.reporterId },
+      preferredKind: identityKindOf(ticket.channel),
+      payload: { from: changes.status.from, to: changes.status.to },
+    });
+  }
+  return { changes, notifications };
+}

@@ -1,0 +1,270 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { DomainError } from '../core/errors.ts';
+import type { IntakeEvent, IntakeOutcome } from '../core/intake-event.ts';
+import type { NotificationPlan } from '../core/notifications.ts';
+import type { Actor, IntakeContext, IntakeDecision, IntakeStore, TicketState } from '../core/ports.ts';
+import { subjectFrom } from '../core/subject.ts';
+import { normalizeAddress, type Role } from '../core/vocabulary.ts';
+import { inTransaction, withSql, type Sql } from './sql.ts';
+import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
+
+/**
+ * The intake transaction in SQL. A new ticket takes three statements: the number (committed on its own, so
+ * no lock is held across the intake), the reporter (an idempotent upsert), and one statement that writes
+ * receipt, ticket, message, attachments, audit event and notifications together, or nothing when the
+ * receipt already exists.
+ */
+export class SqlIntakeStore implements IntakeStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  findOutcome(organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {
+    return withSql(this.orm, (sql) => findOutcome(sql, organizationId, channel, externalId));
+  }
+
+  async write(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+    return event.ticketNumber === undefined ? this.openTicket(event, decide) : this.addMessage(event, decide);
+  }
+
+  private openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+    return withSql(this.orm, async (sql) => {
+      const counter = await sql.one<{ number: number }>(
+        `UPDATE organizations SET ticket_counter = ticket_counter + 1
+          WHERE id = $1 AND NOT EXISTS (
+            SELECT 1 FROM intake_receipts WHERE organization_id = $1 AND channel = $2 AND external_id = $3)
+          RETURNING ticket_counter AS number`,
+        [event.organizationId, event.channel, event.externalId],
+      );
+      if (!counter) return duplicateOrMissingOrganization(sql, event);
+
+      const { reporterId, author } = await resolveSender(sql, event);
+      const decision = decide({ reporterId, ticket: null, author });
+      const notifications = withIds(decision.notifications);
+      const ids = { ticket: uuidv7(), message: uuidv7() };
+      const inserted = await sql.one<{ id: string }>(
+        `WITH receipt AS (
+           INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
+           VALUES ($21, $1, $2, $3, $4, $5, $6, true)
+           ON CONFLICT (organization_id, channel, external_id) DO NOTHING
+           RETURNING ticket_id),
+         ticket AS (
+           INSERT INTO tickets (id, organization_id, number, subject, description, status, priority, deadline,
+                                category_id, service_id, object_id, reporter_id, channel)
+           SELECT $5, $1, $7, $8, $9, $10, $11, $12,
+                  (SELECT id FROM categories WHERE id = $13 AND organization_id = $1),
+                  (SELECT id FROM services WHERE id = $14 AND organization_id = $1),
+                  (SELECT id FROM objects WHERE id = $15 AND organization_id = $1),
+                  $16, $2
+             FROM receipt
+           RETURNING id),
+         message AS (
+           INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
+           SELECT $6, $1, ticket.id, $17, $18, $19, $2, $9 FROM ticket
+           RETURNING id),
+         files AS (${insertAttachments('$1', '$5', 'message', '$20')}),
+         audit AS (${insertEvent('$1', 'ticket.id', '$17', '$18', '$2', "'created'", '$22', 'ticket')}),
+         notes AS (${insertNotifications('$1', 'ticket.id', '$23', 'ticket')})
+         SELECT id FROM ticket`,
+        [
+          event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ids.ticket, ids.message,
+          counter.number, subjectFrom(event.subject, event.text), event.text, decision.status,
+          event.fields.priority ?? 'normal', event.fields.deadline ?? null, event.fields.categoryId ?? null,
+          event.fields.serviceId ?? null, event.fields.objectId ?? null, reporterId, author?.userId ?? null,
+          author ? null : reporterId, event.visibility, attachmentsJson(event), uuidv7(),
+          JSON.stringify(creationChanges(event, decision)), notificationsJson(notifications),
+        ],
+      );
+      if (!inserted) return duplicateOrMissingOrganization(sql, event);
+      return {
+        ticketId: ids.ticket,
+        ticketNumber: counter.number,
+        messageId: ids.message,
+        created: true,
+        openedTicket: true,
+        requestHash: event.requestHash ?? null,
+        notificationIds: notifications.map((n) => n.id),
+      };
+    });
+  }
+
+  private addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+    return inTransaction(this.orm, async (sql) => {
+      const seen = await findOutcome(sql, event.organizationId, event.channel, event.externalId);
+      if (seen) return { ...seen, created: false, notificationIds: [] };
+      const { reporterId, author } = await resolveSender(sql, event);
+      const row = await sql.one<TicketStateRow>(
+        `SELECT ${TICKET_STATE_COLUMNS} FROM tickets WHERE organization_id = $1 AND number = $2 FOR UPDATE`,
+        [event.organizationId, event.ticketNumber],
+      );
+      if (!row) throw new DomainError('not_found', `Ticket #${event.ticketNumber} does not exist.`);
+      const ticket = toTicketState(row);
+      const decision = decide({ reporterId, ticket, author });
+      const notifications = withIds(decision.notifications);
+      const messageId = uuidv7();
+      const statusChange = decision.status !== ticket.status
+        ? JSON.stringify({ status: { from: ticket.status, to: decision.status } })
+        : null;
+      await sql.rows(
+        `WITH receipt AS (
+           INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
+           VALUES ($12, $1, $2, $3, $4, $5, $6, false)
+           RETURNING ticket_id),
+         message AS (
+           INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
+           SELECT $6, $1, $5, $7, $8, $9, $2, $10 FROM receipt
+           RETURNING id),
+         touched AS (
+           UPDATE tickets SET status = $13, updated_at = now() WHERE id = $5 RETURNING id),
+         files AS (${insertAttachments('$1', '$5', 'message', '$11')}),
+         added AS (${insertEvent('$1', '$5', '$7', '$8', '$2', "'message_added'", '$16', 'receipt')}),
+         audit AS (${insertEvent('$1', '$5', '$7', '$8', '$2', "'status_changed'", '$14', 'receipt WHERE $14::jsonb IS NOT NULL')}),
+         notes AS (${insertNotifications('$1', '$5', '$15', 'receipt')})
+         SELECT 1`,
+        [
+          event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ticket.id, messageId,
+          author?.userId ?? null, author ? null : reporterId, event.visibility, event.text, attachmentsJson(event),
+          uuidv7(), decision.status, statusChange, notificationsJson(notifications),
+          JSON.stringify({ messageId, visibility: event.visibility }),
+        ],
+      );
+      return {
+        ticketId: ticket.id,
+        ticketNumber: ticket.number,
+        messageId,
+        created: true,
+        openedTicket: false,
+        requestHash: event.requestHash ?? null,
+        notificationIds: notifications.map((n) => n.id),
+      };
+    });
+  }
+}
+
+type PlannedWithId = NotificationPlan & { id: string };
+
+async function findOutcome(sql: Sql, organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {
+  const row = await sql.one<{ ticket_id: string; number: number; message_id: string; request_hash: string | null; opened_ticket: boolean }>(
+    `SELECT r.ticket_id, t.number, r.message_id, r.request_hash, r.opened_ticket
+       FROM intake_receipts r JOIN tickets t ON t.id = r.ticket_id
+      WHERE r.organization_id = $1 AND r.channel = $2 AND r.external_id = $3`,
+    [organizationId, channel, externalId],
+  );
+  if (!row) return null;
+  return {
+    ticketId: row.ticket_id,
+    ticketNumber: row.number,
+    messageId: row.message_id,
+    created: false,
+    openedTicket: row.opened_ticket,
+    requestHash: row.request_hash,
+    notificationIds: [],
+  };
+}
+
+async function duplicateOrMissingOrganization(sql: Sql, event: IntakeEvent): Promise<IntakeOutcome> {
+  const seen = await findOutcome(sql, event.organizationId, event.channel, event.externalId);
+  if (seen) return seen;
+  const org = await sql.one('SELECT 1 FROM organizations WHERE id = $1', [event.organizationId]);
+  if (!org) throw new DomainError('not_found', `Organization ${event.organizationId} does not exist.`);
+  // A concurrent delivery of the same event won the receipt but has not committed yet: retry later.
+  throw new Error(`Intake event ${event.channel}/${event.externalId} is being written by another worker; retrying.`);
+}
+
+/**
+ * Finds the reporter behind the sender's identity, creating reporter and identity on first contact, and the
+ * authenticated author, if any. One statement; concurrent first contacts of one person converge on one row.
+ */
+async function resolveSender(sql: Sql, event: IntakeEvent): Promise<{ reporterId: string; author: Actor | null }> {
+  const address = normalizeAddress(event.sender.kind, event.sender.address);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await sql.one<{ reporter_id: string | null; author_role: Role | null }>(
+      `WITH existing AS (
+         SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = $2 AND address = $3),
+       identity AS (
+         INSERT INTO reporter_identities (id, organization_id, reporter_id, kind, address)
+         SELECT $4, $1, $5, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM existing)
+         ON CONFLICT (organization_id, kind, address) DO NOTHING
+         RETURNING reporter_id),
+       reporter AS (
+         INSERT INTO reporters (id, organization_id, name, user_id, locale)
+         SELECT $5, $1, $6, $7, $8 FROM identity
+         RETURNING id)
+       SELECT (SELECT reporter_id FROM existing UNION ALL SELECT reporter_id FROM identity LIMIT 1) AS reporter_id,
+              (SELECT role FROM users WHERE id = $9 AND organization_id = $1) AS author_role`,
+      [
+        event.organizationId, event.sender.kind, address, uuidv7(), uuidv7(), event.sender.name ?? '',
+        event.sender.kind === 'api' ? (event.authorUserId ?? null) : null, event.sender.locale ?? null,
+        event.authorUserId ?? null,
+      ],
+    );
+    if (event.authorUserId && !row?.author_role) {
+      throw new DomainError('forbidden', 'The author is not a user of this organization.');
+    }
+    if (row?.reporter_id) {
+      const author = event.authorUserId && row.author_role
+        ? { userId: event.authorUserId, organizationId: event.organizationId, role: row.author_role }
+        : null;
+      return { reporterId: row.reporter_id, author };
+    }
+    // Lost a race with a concurrent first contact that committed after this statement's snapshot.
+  }
+  throw new Error(`Could not resolve the reporter for ${event.sender.kind} ${address}; retrying.`);
+}
+
+function attachmentsJson(event: IntakeEvent): string {
+  return JSON.stringify(event.attachments.map((a) => ({ id: uuidv7(), ...a })));
+}
+
+/** SQL that inserts the attachments given as a JSON array, for the message row of `source`. */
+function insertAttachments(org: string, ticket: string, source: string, json: string): string {
+  return `INSERT INTO attachments (id, organization_id, ticket_id, message_id, filename, content_type, size, sha256, storage_key)
+          SELECT a.id, ${org}, ${ticket}, ${source}.id, a.filename, a."contentType", a.size, a.sha256, a."storageKey"
+            FROM ${source}, jsonb_to_recordset(${json}::jsonb)
+                 AS a(id uuid, filename text, "contentType" text, size bigint, sha256 text, "storageKey" text)
+          RETURNING id`;
+}
+
+function insertEvent(org: string, ticket: string, user: string, reporter: string, channel: string, kind: string, changes: string, from: string): string {
+  return `INSERT INTO ticket_events (id, organization_id, ticket_id, actor_user_id, actor_reporter_id, channel, kind, changes)
+          SELECT gen_random_uuid(), ${org}, ${ticket}, ${user}::uuid, ${reporter}::uuid, ${channel}, ${kind}, ${changes}::jsonb
+            FROM ${from}
+          RETURNING id`;
+}
+
+function insertNotifications(org: string, ticket: string, json: string, from: string): string {
+  return `INSERT INTO notifications (id, organization_id, ticket_id, kind, recipient_reporter_id, recipient_user_id, preferred_kind, payload)
+          SELECT n.id, ${org}, ${ticket}, n.kind, n.reporter_id, n.user_id, n.preferred_kind, n.payload
+            FROM ${from}, jsonb_to_recordset(${json}::jsonb)
+                 AS n(id uuid, kind text, reporter_id uuid, user_id uuid, preferred_kind text, payload jsonb)
+          RETURNING id`;
+}
+
+function withIds(plans: NotificationPlan[]): PlannedWithId[] {
+  return plans.map((plan) => ({ ...plan, id: uuidv7() }));
+}
+
+function notificationsJson(plans: PlannedWithId[]): string {
+  return JSON.stringify(plans.map((plan) => {
+    return {
+      id: plan.id,
+      kind: plan.kind,
+      reporter_id: 'reporterId' in plan.recipient ? plan.recipient.reporterId : null,
+      user_id: 'userId' in plan.recipient ? plan.recipient.userId : null,
+      preferred_kind: plan.preferredKind,
+      payload: plan.payload,
+    };
+  }));
+}
+
+function creationChanges(event: IntakeEvent, decision: IntakeDecision): Record<string, { from: null; to: unknown }> {
+  const changes: Record<string, { from: null; to: unknown }> = {
+    status: { from: null, to: decision.status },
+    priority: { from: null, to: event.fields.priority ?? 'normal' },
+  };
+  for (const [key, value] of Object.entries(event.fields)) {
+    if (value !== undefined && key !== 'priority') changes[key] = { from: null, to: value };
+  }
+  return changes;
+}
+
+export type { TicketState };

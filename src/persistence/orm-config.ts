@@ -1,0 +1,33 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { entities } from './entities.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** MikroORM options for a connection string. The schema comes only from migrations in `migrations/`. */
+export function ormOptions(clientUrl: string, poolSize = 10): Options {
+  return defineConfig({
+    clientUrl,
+    entities,
+    discovery: { warnWhenNoEntities: true },
+    extensions: [Migrator],
+    pool: { min: 0, max: poolSize },
+    // The hot paths use their own SQL; keep the ORM from logging every query.
+    debug: false,
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    migrations: {
+      path: path.join(root, 'migrations'),
+      pathTs: path.join(root, 'migrations'),
+      glob: '!(*.d).{js,ts}',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      emit: 'ts',
+      fileName: (timestamp: string, name?: string) => `Migration${timestamp}${name ? '_' + name : ''}`,
+    },
+    preferTs: true,
+  });
+}

@@ -1,0 +1,69 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+/**
+ * Plain parameterized SQL on a connection of MikroORM's own pool. The hot paths (intake, listing) use it:
+ * server-side parameters, no unit of work, one round trip per statement. Everything else goes through the
+ * EntityManager.
+ */
+export interface Sql {
+  rows<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  one<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T | undefined>;
+}
+
+interface PgClient {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+interface KnexClient {
+  acquireConnection(): Promise<PgClient>;
+  releaseConnection(connection: PgClient): Promise<void>;
+}
+
+function knexClient(orm: MikroORM): KnexClient {
+  return (orm.em.getConnection().getKnex() as unknown as { client: KnexClient }).client;
+}
+
+function wrap(client: PgClient): Sql {
+  return {
+    async rows<T>(text: string, params: unknown[] = []) {
+      return (await client.query(text, params)).rows as T[];
+    },
+    async one<T>(text: string, params: unknown[] = []) {
+      return (await client.query(text, params)).rows[0] as T | undefined;
+    },
+  };
+}
+
+/** Runs `fn` on one pooled connection, each statement committing on its own. */
+export async function withSql<T>(orm: MikroORM, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const pool = knexClient(orm);
+  const client = await pool.acquireConnection();
+  try {
+    return await fn(wrap(client));
+  } finally {
+    await pool.releaseConnection(client);
+  }
+}
+
+/** Runs `fn` in one transaction: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(orm: MikroORM, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  return withSql(orm, async (sql) => {
+    await sql.rows('BEGIN');
+    try {
+      const result = await fn(sql);
+      await sql.rows('COMMIT');
+      return result;
+    } catch (err) {
+      await sql.rows('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/** Postgres error codes worth telling apart. */
+export const PG = { uniqueViolation: '23505', foreignKeyViolation: '23503', invalidText: '22P02' } as const;
+
+export function pgCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
