@@ -23,6 +23,8 @@ export function ormOptions(clientUrl: string, poolSize = 10): Options {
       pathTs: path.join(root, 'migrations'),
       glob: '!(*.d).{js,ts}',
       transactional: true,
+      // The migrator would print to stdout, where the CLI writes its JSON results.
+      silent: true,
       allOrNothing: true,
       snapshot: false,
       emit: 'ts',

@@ -67,3 +67,12 @@ export function pgCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/** Timestamps as ISO strings. MikroORM's pool hands timestamptz columns back as text, not Date. */
+export function iso(value: unknown): string {
+  return (value instanceof Date ? value : new Date(value as string)).toISOString();
+}
+
+export function isoOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : iso(value);
+}

@@ -1,13 +1,14 @@
 import type { TicketState } from '../core/ports.ts';
 import type { TicketStatus } from '../core/ticket-status.ts';
 import type { Channel, Priority } from '../core/vocabulary.ts';
+import { isoOrNull } from './sql.ts';
 
 /** The columns behind a TicketState, for SELECTs that feed domain decisions. */
 export const TICKET_STATE_COLUMNS =
   'id, organization_id, number, status, priority, deadline, category_id, assignee_id, reporter_id, channel';
 
 export interface TicketStateRow {
-  id: string; organization_id: string; number: number; status: string; priority: string; deadline: Date | null;
+  id: string; organization_id: string; number: number; status: string; priority: string; deadline: Date | string | null;
   category_id: string | null; assignee_id: string | null; reporter_id: string; channel: string;
 }
 
@@ -18,7 +19,7 @@ export function toTicketState(row: TicketStateRow): TicketState {
     number: row.number,
     status: row.status as TicketStatus,
     priority: row.priority as Priority,
-    deadline: row.deadline ? row.deadline.toISOString() : null,
+    deadline: isoOrNull(row.deadline),
     categoryId: row.category_id,
     assigneeId: row.assignee_id,
     reporterId: row.reporter_id,

@@ -1,0 +1,118 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { v7 as uuidv7 } from 'uuid';
+import { DomainError, invalid } from '../core/errors.ts';
+import type { Role } from '../core/vocabulary.ts';
+import {
+  CategorySchema, OrganizationSchema, PhysicalObjectSchema, ServiceSchema, UserSchema,
+  type Category, type Organization, type PhysicalObject, type Service, type User,
+} from './entities.ts';
+
+/**
+ * Organizations and what belongs to them apart from tickets: users, categories, services, objects.
+ * Administrative writes, so they go through the EntityManager (one fork per call).
+ */
+export class Directory {
+  constructor(private readonly orm: MikroORM) {}
+
+  private em(): EntityManager {
+    return this.orm.em.fork();
+  }
+
+  async createOrganization(name: string, slug?: string): Promise<Organization> {
+    const finalSlug = slug ?? slugify(name);
+    if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(finalSlug)) throw invalid('slug', 'Use lowercase letters, digits and dashes (e.g. acme-support).');
+    const em = this.em();
+    const org = em.create(OrganizationSchema, { id: uuidv7(), name, slug: finalSlug, ticketCounter: 1000, createdAt: new Date() });
+    await flushUnique(em, `An organization with slug "${finalSlug}" already exists.`);
+    return org;
+  }
+
+  /** An organization by id or slug. */
+  async organization(ref: string): Promise<Organization> {
+    const em = this.em();
+    const org = isUuid(ref) ? await em.findOne(OrganizationSchema, { id: ref }) : await em.findOne(OrganizationSchema, { slug: ref });
+    if (!org) throw new DomainError('not_found', `No organization "${ref}". List them with \`npm run cli -- org list\`.`);
+    return org;
+  }
+
+  async organizations(): Promise<Organization[]> {
+    return this.em().find(OrganizationSchema, {}, { orderBy: { createdAt: 'asc' } });
+  }
+
+  async createUser(orgRef: string, input: { email: string; name?: string; role: Role; locale?: string }): Promise<User> {
+    const org = await this.organization(orgRef);
+    const em = this.em();
+    const email = input.email.trim().toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email', `"${input.email}" is not an email address.`);
+    const user = em.create(UserSchema, {
+      id: uuidv7(), organization: org.id, email, name: input.name ?? email.split('@')[0]!, role: input.role,
+      locale: input.locale ?? 'en', createdAt: new Date(),
+    });
+    await flushUnique(em, `${email} is already a user of ${org.slug}.`);
+    return user;
+  }
+
+  /** A user by id, or by email within an organization. */
+  async user(ref: string, orgRef?: string): Promise<User> {
+    const em = this.em();
+    if (isUuid(ref)) {
+      const user = await em.findOne(UserSchema, { id: ref });
+      if (user) return user;
+    } else if (orgRef) {
+      const org = await this.organization(orgRef);
+      const user = await em.findOne(UserSchema, { organization: org.id, email: ref.trim().toLowerCase() });
+      if (user) return user;
+    } else {
+      const users = await em.find(UserSchema, { email: ref.trim().toLowerCase() });
+      if (users.length === 1) return users[0]!;
+      if (users.length > 1) throw new DomainError('conflict', `${ref} is a user of several organizations; add --org.`);
+    }
+    throw new DomainError('not_found', `No user "${ref}".`);
+  }
+
+  async createCategory(orgRef: string, name: string, parentId?: string): Promise<Category> {
+    const org = await this.organization(orgRef);
+    const em = this.em();
+    if (parentId && !(await em.findOne(CategorySchema, { id: parentId, organization: org.id }))) {
+      throw invalid('parent', `No category ${parentId} in ${org.slug}.`);
+    }
+    const category = em.create(CategorySchema, { id: uuidv7(), organization: org.id, parent: parentId ?? null, name, createdAt: new Date() });
+    await flushUnique(em, `A category "${name}" already exists there.`);
+    return category;
+  }
+
+  async createService(orgRef: string, name: string, description = ''): Promise<Service> {
+    const org = await this.organization(orgRef);
+    const em = this.em();
+    const service = em.create(ServiceSchema, { id: uuidv7(), organization: org.id, name, description, createdAt: new Date() });
+    await flushUnique(em, `A service "${name}" already exists.`);
+    return service;
+  }
+
+  async createObject(orgRef: string, input: { name: string; kind?: string; address?: string; description?: string }): Promise<PhysicalObject> {
+    const org = await this.organization(orgRef);
+    const em = this.em();
+    const object = em.create(PhysicalObjectSchema, {
+      id: uuidv7(), organization: org.id, name: input.name, kind: input.kind ?? '', address: input.address ?? '',
+      description: input.description ?? '', createdAt: new Date(),
+    });
+    await em.flush();
+    return object;
+  }
+}
+
+async function flushUnique(em: EntityManager, message: string): Promise<void> {
+  try {
+    await em.flush();
+  } catch (err) {
+    if (err instanceof UniqueConstraintViolationException) throw new DomainError('conflict', message);
+    throw err;
+  }
+}
+
+const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+
+export function slugify(name: string): string {
+  return name.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'org';
+}

@@ -1,0 +1,85 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { RecipientAddress } from '../core/notifications.ts';
+import type { OutgoingNotification } from '../core/ports.ts';
+import type { IdentityKind } from '../core/vocabulary.ts';
+import { withSql } from './sql.ts';
+
+export interface StoredNotification extends OutgoingNotification {
+  status: string;
+  preferredKind: IdentityKind | null;
+  addresses: RecipientAddress[];
+}
+
+/** Reads notifications with their recipient's addresses and records what became of them. */
+export class NotificationStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  load(id: string): Promise<StoredNotification | null> {
+    return withSql(this.orm, async (sql) => {
+      const n = await sql.one<{
+        id: string; organization_id: string; kind: string; status: string; preferred_kind: IdentityKind | null;
+        payload: Record<string, unknown>; number: number | null; recipient_reporter_id: string | null;
+        recipient_user_id: string | null; locale: string | null;
+      }>(
+        `SELECT n.id, n.organization_id, n.kind, n.status, n.preferred_kind, n.payload, t.number,
+                n.recipient_reporter_id, n.recipient_user_id, coalesce(r.locale, u.locale) AS locale
+           FROM notifications n
+           LEFT JOIN tickets t ON t.id = n.ticket_id
+           LEFT JOIN reporters r ON r.id = n.recipient_reporter_id
+           LEFT JOIN users u ON u.id = n.recipient_user_id
+          WHERE n.id = $1`,
+        [id],
+      );
+      if (!n) return null;
+      const addresses = n.recipient_reporter_id
+        ? (await sql.rows<{ id: string; kind: IdentityKind; address: string; deliverable: boolean }>(
+            'SELECT id, kind, address, deliverable FROM reporter_identities WHERE reporter_id = $1 ORDER BY created_at, id',
+            [n.recipient_reporter_id],
+          )).map((r) => ({ identityId: r.id, kind: r.kind, address: r.address, deliverable: r.deliverable }))
+        : (await sql.rows<{ email: string }>('SELECT email FROM users WHERE id = $1', [n.recipient_user_id]))
+            .map((u) => ({ identityId: null, kind: 'email' as const, address: u.email, deliverable: true }));
+      return {
+        id: n.id,
+        organizationId: n.organization_id,
+        kind: n.kind,
+        ticketNumber: n.number,
+        locale: n.locale ?? 'en',
+        payload: n.payload,
+        status: n.status,
+        preferredKind: n.preferred_kind,
+        addresses,
+      };
+    });
+  }
+
+  finish(id: string, status: 'sent' | 'recorded' | 'failed', outcome: { kind?: string; address?: string; error?: string }): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(
+        `UPDATE notifications SET status = $2, delivered_kind = $3, delivered_address = $4, last_error = $5,
+                attempts = attempts + 1, updated_at = now() WHERE id = $1`,
+        [id, status, outcome.kind ?? null, outcome.address ?? null, outcome.error ?? null],
+      );
+    });
+  }
+
+  noteAttempt(id: string, error: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE notifications SET attempts = attempts + 1, last_error = $2, updated_at = now() WHERE id = $1', [id, error]);
+    });
+  }
+
+  markUndeliverable(identityId: string, reason: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE reporter_identities SET deliverable = false, undeliverable_reason = $2 WHERE id = $1', [identityId, reason]);
+    });
+  }
+
+  /** Notifications still pending after `olderThanMs`: their job was lost between commit and enqueue. */
+  stale(olderThanMs: number, limit = 500): Promise<string[]> {
+    return withSql(this.orm, async (sql) => (await sql.rows<{ id: string }>(
+      `SELECT id FROM notifications WHERE status = 'pending' AND created_at < now() - ($1::int * interval '1 millisecond')
+        ORDER BY created_at LIMIT $2`,
+      [olderThanMs, limit],
+    )).map((r) => r.id));
+  }
+}

@@ -1,0 +1,74 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { DomainError, invalid } from '../core/errors.ts';
+import type { Actor } from '../core/ports.ts';
+import { planTicketUpdate, type TicketPatch } from '../core/ticket-update.ts';
+import type { Channel } from '../core/vocabulary.ts';
+import { inTransaction } from './sql.ts';
+import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
+
+const COLUMN_OF: Record<keyof TicketPatch, string> = {
+  status: 'status', priority: 'priority', deadline: 'deadline', categoryId: 'category_id', assigneeId: 'assignee_id',
+};
+
+/** Applies a user's change to a ticket: rules from the core, the row, its audit event and notifications at once. */
+export class TicketUpdateStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  update(actor: Actor, number: number, patch: TicketPatch, channel: Channel): Promise<{ ticketId: string; notificationIds: string[] }> {
+    return inTransaction(this.orm, async (sql) => {
+      const customerOnly = actor.role === 'customer' ? 'AND reporter_id IN (SELECT id FROM reporters WHERE user_id = $3)' : '';
+      const row = await sql.one<TicketStateRow>(
+        `SELECT ${TICKET_STATE_COLUMNS} FROM tickets WHERE organization_id = $1 AND number = $2 ${customerOnly} FOR UPDATE`,
+        actor.role === 'customer' ? [actor.organizationId, number, actor.userId] : [actor.organizationId, number],
+      );
+      if (!row) throw new DomainError('not_found', `Ticket #${number} does not exist.`);
+      const ticket = toTicketState(row);
+      const plan = planTicketUpdate(ticket, patch, actor);
+      const fields = Object.keys(plan.changes) as Array<keyof TicketPatch>;
+      if (fields.length === 0) return { ticketId: ticket.id, notificationIds: [] };
+
+      if (plan.changes.assigneeId?.to) {
+        const ok = await sql.one(
+          `SELECT 1 FROM users WHERE id = $1 AND organization_id = $2 AND role IN ('agent', 'admin')`,
+          [plan.changes.assigneeId.to, actor.organizationId],
+        );
+        if (!ok) throw invalid('assignee', 'The assignee must be an agent or admin of this organization.');
+      }
+      if (plan.changes.categoryId?.to) {
+        const ok = await sql.one('SELECT 1 FROM categories WHERE id = $1 AND organization_id = $2', [plan.changes.categoryId.to, actor.organizationId]);
+        if (!ok) throw invalid('category', 'No such category in this organization.');
+      }
+
+      const params: unknown[] = [ticket.id];
+      const sets = fields.map((f) => {
+        params.push(plan.changes[f]!.to);
+        return `${COLUMN_OF[f]} = $${params.length}`;
+      });
+      await sql.rows(`UPDATE tickets SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, params);
+      await sql.rows(
+        `INSERT INTO ticket_events (id, organization_id, ticket_id, actor_user_id, channel, kind, changes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
+        [uuidv7(), actor.organizationId, ticket.id, actor.userId, channel, plan.changes.status ? 'status_changed' : 'updated', JSON.stringify(renamed(plan.changes))],
+      );
+      const notificationIds: string[] = [];
+      for (const n of plan.notifications) {
+        const id = uuidv7();
+        notificationIds.push(id);
+        await sql.rows(
+          `INSERT INTO notifications (id, organization_id, ticket_id, kind, recipient_reporter_id, recipient_user_id, preferred_kind, payload)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
+          [id, actor.organizationId, ticket.id, n.kind, 'reporterId' in n.recipient ? n.recipient.reporterId : null,
+            'userId' in n.recipient ? n.recipient.userId : null, n.preferredKind, JSON.stringify(n.payload)],
+        );
+      }
+      return { ticketId: ticket.id, notificationIds };
+    });
+  }
+}
+
+/** The audit trail speaks the API's field names. */
+function renamed(changes: Record<string, unknown>): Record<string, unknown> {
+  const names: Record<string, string> = { categoryId: 'category', assigneeId: 'assignee' };
+  return Object.fromEntries(Object.entries(changes).map(([k, v]) => [names[k] ?? k, v]));
+}

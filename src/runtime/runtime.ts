@@ -1,0 +1,201 @@
+import http from 'node:http';
+import path from 'node:path';
+import { Queue, QueueEvents, type Worker } from 'bullmq';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { ApiKeys } from '../persistence/api-keys.ts';
+import { assertSchemaCurrent, migrate, openDatabase } from '../persistence/database.ts';
+import { SqlIntakeStore } from '../persistence/intake-store.ts';
+import { TicketQueries } from '../persistence/ticket-queries.ts';
+import { TicketUpdateStore } from '../persistence/ticket-update-store.ts';
+import { LocalDiskStorage } from '../storage/local-disk.ts';
+import { createApp } from '../web/app.ts';
+import { IntakeProducer } from '../workers/intake-producer.ts';
+import { startIntakeWorker } from '../workers/intake-worker.ts';
+import { NotificationSenders } from '../workers/notification-senders.ts';
+import { startNotificationSweeper, startNotificationWorker } from '../workers/notification-worker.ts';
+import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from '../workers/queues.ts';
+import { checkRedis, createRedis } from '../workers/redis.ts';
+import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { readLiveEndpoint, writeEndpoint } from './endpoint-file.ts';
+import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
+
+/** Everything a process shares between its web server and its workers. */
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  redisUrl: string;
+  producerRedis: Redis;
+  intakeQueue: Queue<IntakeJobData, IntakeJobResult>;
+  notifyQueue: Queue<NotifyJobData>;
+  senders: NotificationSenders;
+  /** Closers, run in reverse order of creation by `stopRuntime`. */
+  closers: Array<{ name: string; close: () => Promise<unknown> }>;
+}
+
+/**
+ * Connects to Postgres and Redis (or starts embedded/private ones when none are configured), checks that
+ * both are fit for use, and opens the queues. Fails with one sentence that says what to do.
+ */
+export async function startRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  const closers: Runtime['closers'] = [];
+  try {
+    const redisUrl = await resolveRedis(config, logger, closers);
+    const orm = await resolveDatabase(config, logger, closers);
+    const producerRedis = createRedis(redisUrl, 'producer', 'helpdesk-producer');
+    closers.push({ name: 'redis', close: () => producerRedis.quit().catch(() => producerRedis.disconnect()) });
+    await waitForRedis(producerRedis, redisUrl);
+    const check = await checkRedis(producerRedis);
+    if (check.refusal) throw new Error(check.refusal);
+    for (const warning of check.warnings) logger.warn(warning);
+
+    const intakeQueue = new Queue<IntakeJobData, IntakeJobResult>(QUEUES.intake, { connection: producerRedis, prefix: config.queuePrefix });
+    const notifyQueue = new Queue<NotifyJobData>(QUEUES.notify, { connection: producerRedis, prefix: config.queuePrefix });
+    for (const q of [intakeQueue, notifyQueue]) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
+    closers.push({ name: 'queues', close: () => Promise.all([intakeQueue.close(), notifyQueue.close()]) });
+    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, senders: new NotificationSenders(), closers };
+  } catch (err) {
+    await runClosers(closers, logger);
+    throw err;
+  }
+}
+
+export async function resolveRedis(config: Config, logger: Logger, closers: Runtime['closers']): Promise<string> {
+  if (!config.redisIsDefault || (await redisAnswers(config.redisUrl))) return config.redisUrl;
+  const shared = readLiveEndpoint(config.dataDir, 'redis');
+  if (shared && (await redisAnswers(shared))) return shared;
+  if (!redisServerOnPath()) {
+    throw new Error(`No Redis answers at ${config.redisUrl} and no redis-server is installed: install Redis (e.g. \`apt-get install redis-server\`) or set REDIS_URL to one that runs.`);
+  }
+  const redis = await startPrivateRedis(config.dataDir);
+  logger.info({ url: redis.url, dir: path.join(config.dataDir, 'redis') }, 'started a private redis-server');
+  closers.push({ name: 'private redis', close: () => redis.stop() });
+  const forget = writeEndpoint(config.dataDir, 'redis', redis.url);
+  closers.push({ name: 'redis endpoint file', close: async () => forget() });
+  return redis.url;
+}
+
+export async function resolveDatabase(config: Config, logger: Logger, closers: Runtime['closers'], opts: { checkSchema?: boolean } = {}): Promise<MikroORM> {
+  if (config.databaseUrl) {
+    const orm = await openDatabase(config.databaseUrl, config.dbPoolSize);
+    closers.push({ name: 'database', close: () => orm.close() });
+    if (opts.checkSchema !== false) await assertSchemaCurrent(orm);
+    return orm;
+  }
+  const shared = readLiveEndpoint(config.dataDir, 'postgres');
+  if (shared) {
+    const orm = await openDatabase(shared, 4);
+    closers.push({ name: 'database', close: () => orm.close() });
+    return orm;
+  }
+  const embedded = await startEmbeddedPostgres(config.dataDir);
+  closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
+  const forget = writeEndpoint(config.dataDir, 'postgres', embedded.url);
+  closers.push({ name: 'postgres endpoint file', close: async () => forget() });
+  // One backend serves every connection, so a bigger pool only queues longer.
+  const orm = await openDatabase(embedded.url, 4);
+  closers.push({ name: 'database', close: () => orm.close() });
+  const applied = await migrate(orm);
+  logger.info({ dir: path.join(config.dataDir, 'pglite'), applied }, 'using the embedded Postgres (set DATABASE_URL for a real one)');
+  return orm;
+}
+
+async function waitForRedis(redis: Redis, url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (redis.status !== 'ready') {
+    if (Date.now() > deadline) throw new Error(`Redis at ${url} does not answer; start it or fix REDIS_URL.`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface WebServer { server: http.Server; port: number; stop(): Promise<void> }
+
+/** Serves the web app; `stop` refuses new connections and waits for requests in flight. */
+export async function startWeb(rt: Runtime): Promise<WebServer> {
+  const eventsRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-queue-events');
+  const events = new QueueEvents(QUEUES.intake, { connection: eventsRedis, prefix: rt.config.queuePrefix });
+  events.on('error', (err) => rt.logger.warn({ err: String(err) }, 'queue events error'));
+  rt.closers.push({ name: 'queue events', close: async () => { await events.close(); eventsRedis.disconnect(); } });
+  await events.waitUntilReady();
+  const app = createApp({
+    config: rt.config,
+    logger: rt.logger,
+    orm: rt.orm,
+    storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
+    producer: new IntakeProducer(rt.intakeQueue, events, rt.config),
+    notifyQueue: rt.notifyQueue,
+    keys: new ApiKeys(rt.orm),
+    queries: new TicketQueries(rt.orm),
+    updates: new TicketUpdateStore(rt.orm),
+    intakeStore: new SqlIntakeStore(rt.orm),
+    redis: rt.producerRedis,
+  });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(rt.config.port, rt.config.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  rt.logger.info({ port, host: rt.config.host }, 'web server listening');
+  return {
+    server,
+    port,
+    stop: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    }),
+  };
+}
+
+export interface Workers { intake: Worker; notify: Worker; stop(timeoutMs: number): Promise<void> }
+
+/** Runs the intake and notification workers; `stop` lets running jobs finish, then gives the rest back. */
+export async function startWorkers(rt: Runtime): Promise<Workers> {
+  const workerRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-worker');
+  const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
+  const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
+  const stopSweeper = startNotificationSweeper({ config: rt.config, orm: rt.orm, logger: rt.logger, queue: rt.notifyQueue });
+  await Promise.all([intake.waitUntilReady(), notify.waitUntilReady()]);
+  rt.logger.info({ concurrency: rt.config.intakeConcurrency }, 'workers running');
+  let stopped = false;
+  return {
+    intake,
+    notify,
+    async stop(timeoutMs: number) {
+      if (stopped) return;
+      stopped = true;
+      stopSweeper();
+      const graceful = Promise.all([intake.close(), notify.close()]);
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref()),
+      ]);
+      if (timedOut) {
+        // Jobs still running keep their lock until it expires; another worker then takes them again.
+        rt.logger.warn('workers did not finish in time; leaving their jobs to be retried');
+        await Promise.all([intake.close(true), notify.close(true)]);
+      }
+      // BullMQ does not close a connection it was handed.
+      workerRedis.disconnect();
+    },
+  };
+}
+
+export async function stopRuntime(rt: Runtime): Promise<void> {
+  await runClosers(rt.closers, rt.logger);
+}
+
+async function runClosers(closers: Runtime['closers'], logger: Logger): Promise<void> {
+  while (closers.length > 0) {
+    const c = closers.pop()!;
+    try {
+      await c.close();
+    } catch (err) {
+      logger.warn({ what: c.name, err: String(err) }, 'error while closing');
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import Koa from 'koa';
+import type { Redis } from 'ioredis';
+import { HttpError } from './http-error.ts';
+import { requireApiKey } from './middleware/auth.ts';
+import { errorMiddleware } from './middleware/errors.ts';
+import { openApiDocument } from './openapi.ts';
+import { attachmentRoutes } from './routes/attachments.ts';
+import type { ApiDeps } from './routes/deps.ts';
+import { directoryRoutes } from './routes/directory.ts';
+import { healthRoutes } from './routes/health.ts';
+import { requestRoutes } from './routes/requests.ts';
+import { ticketRoutes } from './routes/tickets.ts';
+
+export interface AppDeps extends ApiDeps {
+  /** The producer connection, for the readiness probe. */
+  redis: Redis;
+}
+
+/** The web application, without listening: tests drive `app.callback()`, main.ts puts it on a port. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: true });
+  // Errors are answered by errorMiddleware; Koa's own printer would only duplicate them.
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    const started = performance.now();
+    await next();
+    if (ctx.body === undefined && ctx.status === 404) {
+      ctx.status = 404;
+      ctx.body = { error: { code: 'not_found', message: `No route for ${ctx.method} ${ctx.path}. The API lives under /api/v1 (see /api/v1/openapi.json).` } };
+    } else if (ctx.body === undefined && ctx.status === 405) {
+      ctx.body = { error: { code: 'method_not_allowed', message: `${ctx.method} is not allowed here; allowed: ${ctx.response.get('Allow')}.` } };
+    }
+    if (ctx.status >= 500) deps.logger.warn({ reqId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status }, 'request answered with an error');
+    else if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ reqId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+  app.use(errorMiddleware(deps.logger));
+
+  const root = new Router();
+  root.use(healthRoutes({ orm: deps.orm, redis: deps.redis }).routes());
+
+  const api = new Router({ prefix: '/api/v1' });
+  const openapi = openApiDocument();
+  api.get('/openapi.json', (ctx) => {
+    ctx.body = openapi;
+  });
+  api.use(bodyParser({
+    enableTypes: ['json'],
+    jsonLimit: deps.config.jsonMaxBytes,
+    onError: (err) => {
+      const status = (err as { status?: number }).status;
+      if (status === 413) throw new HttpError(413, 'too_large', `The JSON body is larger than ${deps.config.jsonMaxBytes} bytes.`);
+      if (status === 415) throw new HttpError(415, 'unsupported_media_type', err.message);
+      throw new HttpError(400, 'malformed_json', `Malformed JSON: ${err.message}`);
+    },
+  }));
+  api.use(requireApiKey(deps.keys));
+  for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), directoryRoutes(deps)]) {
+    api.use(routes.routes(), routes.allowedMethods());
+  }
+  root.use(api.routes(), api.allowedMethods());
+  app.use(root.routes());
+  app.use(root.allowedMethods());
+  return app;
+}

@@ -1,0 +1,104 @@
+import busboy from 'busboy';
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import type { StoredFile } from '../core/intake-event.ts';
+import type { AttachmentStorage } from '../core/ports.ts';
+import { HttpError } from './http-error.ts';
+
+export interface UploadLimits { maxBytes: number; maxFiles: number }
+
+/** What a request carried: fields (JSON or form) and files already in storage. */
+export interface RequestPayload { fields: Record<string, unknown>; files: StoredFile[] }
+
+/**
+ * Reads the body of a request that may carry files: JSON (already parsed by the body parser) or
+ * multipart/form-data, whose file parts stream straight into attachment storage.
+ */
+export async function readPayload(ctx: Context, storage: AttachmentStorage, limits: UploadLimits): Promise<RequestPayload> {
+  if (ctx.is('multipart/form-data')) return readMultipart(ctx, storage, limits);
+  return { fields: readJsonObject(ctx), files: [] };
+}
+
+export function readJsonObject(ctx: Context): Record<string, unknown> {
+  if (!ctx.request.length && !ctx.get('transfer-encoding')) return {};
+  if (!ctx.is('application/json', '+json')) {
+    throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json (or multipart/form-data where files are accepted).');
+  }
+  const body = (ctx.request as unknown as { body?: unknown }).body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'malformed_json', 'The body must be a JSON object.');
+  }
+  return body as Record<string, unknown>;
+}
+
+function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadLimits): Promise<RequestPayload> {
+  return new Promise((resolve, reject) => {
+    const fields: Record<string, unknown> = {};
+    const stored: Array<Promise<StoredFile>> = [];
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      ctx.req.unpipe(parser);
+      ctx.req.resume();
+      reject(err);
+    };
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: ctx.req.headers,
+        defParamCharset: 'utf8',
+        limits: { files: limits.maxFiles, fields: 100, fieldSize: 200_000 },
+      });
+    } catch (err) {
+      reject(new HttpError(400, 'malformed_multipart', `Malformed multipart body: ${(err as Error).message}`));
+      return;
+    }
+    parser.on('field', (name, value) => {
+      // A JSON field named "payload" may carry the structured part of the request (e.g. a reporter object).
+      if (name === 'payload') {
+        try {
+          Object.assign(fields, JSON.parse(value));
+        } catch {
+          fail(new HttpError(400, 'malformed_json', 'The "payload" field is not valid JSON.'));
+        }
+        return;
+      }
+      fields[name] = value;
+    });
+    parser.on('file', (_name, stream, info) => {
+      if (failed) {
+        stream.resume();
+        return;
+      }
+      const put = storage.put(stream, { filename: info.filename || 'attachment', declaredType: info.mimeType, maxBytes: limits.maxBytes });
+      put.catch(fail);
+      stored.push(put);
+    });
+    parser.on('filesLimit', () => fail(new HttpError(413, 'too_many_files', `At most ${limits.maxFiles} files per request.`, 'files')));
+    parser.on('error', (err) => fail(new HttpError(400, 'malformed_multipart', `Malformed multipart body: ${(err as Error).message}`)));
+    parser.on('close', () => {
+      Promise.all(stored).then((files) => { if (!failed) resolve({ fields, files }); }, fail);
+    });
+    ctx.req.pipe(parser);
+  });
+}
+
+/** Validates input against a schema; the first problem becomes a 422 that names the field. */
+export function validate<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => {
+    const path = i.path.join('.');
+    const keys = (i as { keys?: string[] }).keys;
+    const field = path || (keys?.length ? keys.join(', ') : '');
+    const message = i.code === 'unrecognized_keys'
+      ? `unknown field${keys && keys.length > 1 ? 's' : ''} ${keys?.map((k) => `"${k}"`).join(', ')}`
+      : i.message;
+    return { field, message };
+  });
+  const first = issues[0]!;
+  const err = new HttpError(422, 'invalid_field', first.field ? `${first.field}: ${first.message}` : first.message, first.field || undefined);
+  (err as HttpError & { details?: unknown }).details = issues;
+  throw err;
+}

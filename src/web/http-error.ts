@@ -1,0 +1,42 @@
+import { DomainError, type DomainErrorKind } from '../core/errors.ts';
+import { QueueUnavailableError } from '../workers/intake-producer.ts';
+
+/** An error with an HTTP status whose message is meant for the client. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+const STATUS_OF: Record<DomainErrorKind, [number, string]> = {
+  invalid: [422, 'invalid_field'],
+  not_found: [404, 'not_found'],
+  forbidden: [403, 'forbidden'],
+  conflict: [409, 'conflict'],
+  too_large: [413, 'too_large'],
+  unauthenticated: [401, 'unauthenticated'],
+};
+
+/** Translates what a handler threw into what the client sees. Unknown errors become a generic 500. */
+export function toHttpError(err: unknown): HttpError | null {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) {
+    const [status, code] = STATUS_OF[err.kind];
+    return new HttpError(status, code, err.message, err.field);
+  }
+  if (err instanceof QueueUnavailableError) {
+    return new HttpError(503, 'unavailable', 'The service cannot take requests right now (queue unavailable). Nothing was saved; retry in a few seconds.', undefined, { 'Retry-After': '5' });
+  }
+  const status = (err as { status?: unknown; expose?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, status === 413 ? 'too_large' : 'bad_request', (err as Error).message);
+  }
+  return null;
+}

@@ -1,0 +1,107 @@
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import { routeNotification } from '../core/notifications.ts';
+import { DeliveryError } from '../core/ports.ts';
+import { NotificationStore } from '../persistence/notification-store.ts';
+import type { NotificationSenders } from './notification-senders.ts';
+import { enqueueNotifications } from './notify-producer.ts';
+import { QUEUES, type NotifyJobData } from './queues.ts';
+import { DATABASE_PAUSE_MS, backoffDelay, isDatabaseUnavailable } from './retry-policy.ts';
+
+export interface NotificationWorkerDeps {
+  config: Config;
+  orm: MikroORM;
+  logger: Logger;
+  connection: Redis;
+  senders: NotificationSenders;
+}
+
+/**
+ * Delivers notifications: the recipient's preferred channel first, then their other identities. With no
+ * sender able to reach the recipient the notification is kept as `recorded`.
+ */
+export function startNotificationWorker({ config, orm, logger, connection, senders }: NotificationWorkerDeps): Worker<NotifyJobData> {
+  const store = new NotificationStore(orm);
+  const log = logger.child({ worker: QUEUES.notify });
+
+  const deliver = async (job: Job<NotifyJobData>): Promise<string> => {
+    const n = await store.load(job.data.notificationId);
+    if (!n) throw new UnrecoverableError(`notification ${job.data.notificationId} does not exist`);
+    if (n.status !== 'pending') return n.status;
+    const route = routeNotification(n.addresses, n.preferredKind, senders.has);
+    if (route.length === 0) {
+      await store.finish(n.id, 'recorded', { error: 'no channel can deliver to this recipient yet' });
+      return 'recorded';
+    }
+    const problems: string[] = [];
+    for (const to of route) {
+      const sender = senders.get(to.kind)!;
+      try {
+        await sender.send(n, to.address);
+        await store.finish(n.id, 'sent', { kind: to.kind, address: to.address });
+        return 'sent';
+      } catch (err) {
+        if (err instanceof DeliveryError && err.reason === 'undeliverable') {
+          problems.push(`${to.kind}: ${err.message}`);
+          if (to.identityId) await store.markUndeliverable(to.identityId, err.message);
+          continue;
+        }
+        await store.noteAttempt(n.id, `${to.kind}: ${String((err as Error).message ?? err)}`);
+        throw err;
+      }
+    }
+    await store.finish(n.id, 'failed', { error: problems.join('; ') });
+    return 'failed';
+  };
+
+  const worker: Worker<NotifyJobData> = new Worker<NotifyJobData>(
+    QUEUES.notify,
+    async (job) => {
+      try {
+        return await deliver(job);
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          await worker.rateLimit(DATABASE_PAUSE_MS);
+          throw Worker.RateLimitError();
+        }
+        if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
+          await worker.rateLimit(err.retryAfterMs);
+          throw Worker.RateLimitError();
+        }
+        throw err;
+      }
+    },
+    {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: config.notifyConcurrency,
+      lockDuration: config.jobLockMs,
+      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
+    },
+  );
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, attempt: job?.attemptsMade, reason: err.message }, 'notification job failed'));
+  worker.on('error', (err) => log.error({ err: String(err) }, 'notification worker error'));
+  return worker;
+}
+
+/**
+ * Re-enqueues notifications whose job never made it to Redis (a crash between commit and enqueue).
+ * The job id is the notification id, so a notification already queued is not queued twice.
+ */
+export function startNotificationSweeper(deps: { config: Config; orm: MikroORM; logger: Logger; queue: Queue<NotifyJobData>; everyMs?: number }): () => void {
+  const store = new NotificationStore(deps.orm);
+  const everyMs = deps.everyMs ?? 60_000;
+  const timer = setInterval(() => {
+    void (async () => {
+      const ids = await store.stale(everyMs);
+      if (ids.length === 0) return;
+      await enqueueNotifications(deps.queue, deps.config, ids);
+      deps.logger.info({ count: ids.length }, 're-enqueued pending notifications');
+    })().catch((err) => deps.logger.warn({ err: String(err) }, 'notification sweep failed'));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,37 @@
+import type { JobsOptions } from 'bullmq';
+import type { Config } from '../config/index.ts';
+
+/**
+ * How jobs are retried, in one place. Failures that another try cannot fix fail at once (the processors
+ * throw UnrecoverableError); an unreachable database pauses the whole queue instead of spending attempts;
+ * anything else is retried with capped exponential backoff and full jitter.
+ */
+export function jobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.jobAttempts,
+    backoff: { type: 'capped' },
+    // Kept an hour so that a repeated enqueue of the same id is recognized by BullMQ too; the database
+    // receipt guards after that.
+    removeOnComplete: { age: 3600, count: 50_000 },
+    // Failed jobs stay for inspection and replay (`npm run cli -- jobs failed`), for 30 days.
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
+export function backoffDelay(config: Config, attemptsMade: number): number {
+  const ceiling = Math.min(config.jobBackoffMaxMs, config.jobBackoffMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** How long the queue pauses when the database cannot be reached. */
+export const DATABASE_PAUSE_MS = 2000;
+
+/** Errors that mean "the database is not there right now", as opposed to "this job is wrong". */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string } | null;
+  if (!e) return false;
+  const codes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
+  if (e.code && codes.has(e.code)) return true;
+  const message = e.message ?? '';
+  return /Connection terminated|connect ECONNREFUSED|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)|Client has encountered a connection error|terminating connection/i.test(message);
+}
