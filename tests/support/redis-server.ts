@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { redisAnswers } from '../../src/runtime/private-redis.ts';
+
+/** A free TCP port on 127.0.0.1 (listen on port 0, note the port, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestRedisServer {
+  port: number;
+  url: string;
+  dir: string;
+  /** True while the redis-server process runs. */
+  readonly running: boolean;
+  /** SIGTERM, and resolves once the process has exited. */
+  stop(): Promise<void>;
+  /** Starts the server again on the same port and folder (it reloads its append-only file). */
+  start(): Promise<void>;
+  /** Stops it for good and removes its folder. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A redis-server of the test's own on a free port, with an append-only file fsynced on every write, so that
+ * whatever it acknowledged survives a stop and start.
+ */
+export async function startRedisServer(): Promise<TestRedisServer> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hd-redis-'));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  const start = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) throw new Error('redis-server is already running');
+    const proc = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+      '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
+    ], { stdio: 'ignore' });
+    child = proc;
+    const deadline = Date.now() + 10_000;
+    while (!(await redisAnswers(url, 300))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        const log = await fs.readFile(path.join(dir, 'redis.log'), 'utf8').catch(() => '');
+        throw new Error(`redis-server on port ${port} did not start:\n${log.slice(-2000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const stop = (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => new Promise<void>((resolve) => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once('exit', () => resolve());
+    proc.kill(signal);
+  });
+
+  await start();
+  return {
+    port,
+    url,
+    dir,
+    get running() {
+      return !!child && child.exitCode === null && child.signalCode === null;
+    },
+    stop: () => stop(),
+    start,
+    async dispose() {
+      const proc = child;
+      const exited = stop();
+      // A server that does not end on SIGTERM within 5 s is killed.
+      const timer = setTimeout(() => proc?.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
