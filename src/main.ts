@@ -56,7 +56,9 @@ async function shutdown(signal: string): Promise<void> {
   }, config!.shutdownTimeoutMs + 10_000);
   hardStop.unref();
   await web?.stop();
+  logger.info('web server stopped');
   await workers?.stop(config!.shutdownTimeoutMs);
+  logger.info('workers stopped');
   await stopRuntime(runtime);
   logger.info('stopped');
   logger.flush();

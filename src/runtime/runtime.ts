@@ -145,7 +145,13 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     server,
     port,
     stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      // Keep-alive connections that finish their request after close() would hold it open; end them as
+      // they fall idle.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
       server.closeIdleConnections();
     }),
   };
