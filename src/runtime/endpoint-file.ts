@@ -24,6 +24,9 @@ export function writeEndpoint(dataDir: string, name: string, url: string): () =>
 export function readLiveEndpoint(dataDir: string, name: string): string | undefined {
   try {
     const { url, pid } = JSON.parse(fs.readFileSync(path.join(dataDir, `${name}.endpoint`), 'utf8')) as { url: string; pid: number };
+    // Our own pid in the file means a process that died with the same pid (a container restarts its
+    // app as pid 1 every time), not a live owner.
+    if (pid === process.pid) return undefined;
     process.kill(pid, 0);
     return url;
   } catch {

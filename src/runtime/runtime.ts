@@ -93,12 +93,13 @@ export async function resolveDatabase(config: Config, logger: Logger, closers: R
   }
   const embedded = await startEmbeddedPostgres(config.dataDir);
   closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
-  const forget = writeEndpoint(config.dataDir, 'postgres', embedded.url);
-  closers.push({ name: 'postgres endpoint file', close: async () => forget() });
   // One backend serves every connection, so a bigger pool only queues longer.
   const orm = await openDatabase(embedded.url, 4);
   closers.push({ name: 'database', close: () => orm.close() });
   const applied = await migrate(orm);
+  // Announced only once migrated, so that the CLI never finds a half-made schema.
+  const forget = writeEndpoint(config.dataDir, 'postgres', embedded.url);
+  closers.push({ name: 'postgres endpoint file', close: async () => forget() });
   logger.info({ dir: path.join(config.dataDir, 'pglite'), applied }, 'using the embedded Postgres (set DATABASE_URL for a real one)');
   return orm;
 }
