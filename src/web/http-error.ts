@@ -1,5 +1,6 @@
 import { DomainError, type DomainErrorKind } from '../core/errors.ts';
 import { QueueUnavailableError } from '../workers/intake-producer.ts';
+import { isDatabaseUnavailable } from '../workers/retry-policy.ts';
 
 /** An error with an HTTP status whose message is meant for the client. */
 export class HttpError extends Error {
@@ -31,8 +32,15 @@ export function toHttpError(err: unknown): HttpError | null {
     const [status, code] = STATUS_OF[err.kind];
     return new HttpError(status, code, err.message, err.field);
   }
+  if (err instanceof QueueUnavailableError && err.inDoubt) {
+    return new HttpError(503, 'outcome_unknown', 'The connection to the queue broke while this request was being queued, so it may or may not have been saved. Retry with the same Idempotency-Key: that cannot save it twice.', undefined, { 'Retry-After': '5' });
+  }
   if (err instanceof QueueUnavailableError) {
     return new HttpError(503, 'unavailable', 'The service cannot take requests right now (queue unavailable). Nothing was saved; retry in a few seconds.', undefined, { 'Retry-After': '5' });
+  }
+  if (isDatabaseUnavailable(err)) {
+    // Not "nothing was saved": the connection may have dropped after a write (or the intake job) committed.
+    return new HttpError(503, 'database_unavailable', 'The service cannot reach its database right now; retry in a few seconds (with the same Idempotency-Key if this request creates something).', undefined, { 'Retry-After': '5' });
   }
   const status = (err as { status?: unknown; expose?: unknown } | null)?.status;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -1,15 +1,32 @@
+import type { EventEmitter } from 'node:events';
 import { Job, type Queue, type QueueEvents } from 'bullmq';
 import type { Config } from '../config/index.ts';
 import { intakeEventSchema, type IntakeEventInput, type IntakeOutcome } from '../core/intake-event.ts';
 import { intakeJobId, type IntakeJobData, type IntakeJobResult } from './queues.ts';
 import { jobOptions } from './retry-policy.ts';
 
-/** Redis cannot take the job right now; nothing was acknowledged. */
+/**
+ * Redis cannot take the job right now. Nothing was stored, unless `inDoubt`: then the connection broke after
+ * the job was sent, so Redis may hold it (and it would then be written).
+ */
 export class QueueUnavailableError extends Error {
-  constructor(cause: unknown) {
+  constructor(cause: unknown, readonly inDoubt = false) {
     super(`The intake queue is unavailable (${String((cause as Error)?.message ?? cause)}); try again shortly.`);
     this.name = 'QueueUnavailableError';
   }
+}
+
+/** How long `submit` keeps trying to learn whether a job sent just before the connection broke was stored. */
+const IN_DOUBT_RETRY_MS = 3000;
+
+/**
+ * False only when the command was certainly never written to Redis. A connection that breaks after the
+ * command went out (ioredis then fails it with "Connection is closed", a timeout or the max-retries error)
+ * leaves it unknown whether Redis ran it: measured here, a redis-server stopped with SIGTERM runs the last
+ * commands it read, writes them to its append-only file and exits without answering them.
+ */
+function mayHaveReachedRedis(err: unknown): boolean {
+  return !/Stream isn't writeable and enableOfflineQueue options is false/.test(String((err as Error)?.message ?? err));
 }
 
 export type SubmitResult =
@@ -35,10 +52,23 @@ export class IntakeProducer {
   async submit(input: IntakeEventInput): Promise<Job<IntakeJobData, IntakeJobResult>> {
     const event = intakeEventSchema.parse(input);
     const jobId = intakeJobId(event.organizationId, event.channel, event.externalId);
+    const add = () => this.queue.add('intake', { event }, { ...jobOptions(this.config), jobId });
     try {
-      return await this.queue.add('intake', { event }, { ...jobOptions(this.config), jobId });
+      return await add();
     } catch (err) {
-      throw new QueueUnavailableError(err);
+      if (!mayHaveReachedRedis(err)) throw new QueueUnavailableError(err);
+      // Adding the same job id again is harmless (BullMQ keeps the first, and the database receipt refuses a
+      // second ticket), so try again for a moment: once Redis answers, the outcome is known.
+      const deadline = Date.now() + IN_DOUBT_RETRY_MS;
+      while (Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        try {
+          return await add();
+        } catch {
+          // Still away; the job stays in doubt.
+        }
+      }
+      throw new QueueUnavailableError(err, true);
     }
   }
 
@@ -47,7 +77,7 @@ export class IntakeProducer {
     const jobId = job.id!;
     if (waitMs <= 0) return { state: 'pending', jobId };
     try {
-      const outcome = (await job.waitUntilFinished(this.events, waitMs)) as IntakeOutcome | string;
+      const outcome = await this.waitUntilFinished(jobId, waitMs);
       return { state: 'committed', jobId, outcome: typeof outcome === 'string' ? JSON.parse(outcome) : outcome };
     } catch (err) {
       const message = String((err as Error).message ?? err);
@@ -57,6 +87,47 @@ export class IntakeProducer {
       if (state === 'failed') return { state: 'failed', jobId, reason: message };
       return { state: 'pending', jobId };
     }
+  }
+
+  /**
+   * BullMQ's `job.waitUntilFinished`, without its flaw: it checks the job from inside an async Promise
+   * executor, so when Redis drops at that moment the rejection is unhandled and Node ends the process. Here
+   * a failed check only leaves the answer to the events or the timer.
+   */
+  private waitUntilFinished(jobId: string, waitMs: number): Promise<IntakeOutcome | string> {
+    // QueueEvents also emits `<event>:<jobId>`, which its typings do not list.
+    const events = this.events as unknown as EventEmitter;
+    const completed = `completed:${jobId}`;
+    const failed = `failed:${jobId}`;
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        events.off(completed, onCompleted);
+        events.off(failed, onFailed);
+      };
+      const onCompleted = (args: { returnvalue: IntakeOutcome | string }) => {
+        settle();
+        resolve(args.returnvalue);
+      };
+      const onFailed = (args: { failedReason?: string }) => {
+        settle();
+        reject(new Error(args.failedReason ?? 'failed'));
+      };
+      const timer = setTimeout(() => {
+        settle();
+        reject(new Error(`Job ${jobId} timed out before finishing`));
+      }, waitMs);
+      events.on(completed, onCompleted);
+      events.on(failed, onFailed);
+      // The job may have finished before the listeners were added.
+      void (async () => {
+        const state = await this.queue.getJobState(jobId);
+        if (state !== 'completed' && state !== 'failed') return;
+        const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
+        if (state === 'completed' && job?.returnvalue) onCompleted({ returnvalue: job.returnvalue });
+        else if (state === 'failed') onFailed({ failedReason: job?.failedReason });
+      })().catch(() => undefined);
+    });
   }
 
   /** Where a job stands, for requests answered 202. */

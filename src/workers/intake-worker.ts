@@ -9,7 +9,7 @@ import { IntakeService } from '../core/intake.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from './queues.ts';
-import { DATABASE_PAUSE_MS, backoffDelay, isDatabaseUnavailable } from './retry-policy.ts';
+import { backoffDelay, databasePauseMs, isDatabaseUnavailable } from './retry-policy.ts';
 
 export interface IntakeWorkerDeps {
   config: Config;
@@ -40,7 +40,7 @@ export function startIntakeWorker({ config, orm, logger, connection, notifyQueue
         if (err instanceof DomainError) throw new UnrecoverableError(`${err.kind}: ${err.message}`);
         if (isDatabaseUnavailable(err)) {
           log.warn({ jobId: job.id, err: String(err) }, 'database unavailable; pausing intake');
-          await worker.rateLimit(DATABASE_PAUSE_MS);
+          await worker.rateLimit(databasePauseMs(config));
           throw Worker.RateLimitError();
         }
         throw err;

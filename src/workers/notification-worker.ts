@@ -9,7 +9,7 @@ import { NotificationStore } from '../persistence/notification-store.ts';
 import type { NotificationSenders } from './notification-senders.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type NotifyJobData } from './queues.ts';
-import { DATABASE_PAUSE_MS, backoffDelay, isDatabaseUnavailable } from './retry-policy.ts';
+import { backoffDelay, databasePauseMs, isDatabaseUnavailable } from './retry-policy.ts';
 
 export interface NotificationWorkerDeps {
   config: Config;
@@ -64,7 +64,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
         return await deliver(job);
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
-          await worker.rateLimit(DATABASE_PAUSE_MS);
+          await worker.rateLimit(databasePauseMs(config));
           throw Worker.RateLimitError();
         }
         if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {

@@ -26,6 +26,15 @@ export function backoffDelay(config: Config, attemptsMade: number): number {
 /** How long the queue pauses when the database cannot be reached. */
 export const DATABASE_PAUSE_MS = 2000;
 
+/**
+ * The pause, kept under the job lock: measured with BullMQ 6.7, a pause as long as the lock (JOB_LOCK_MS=2000)
+ * lets jobs the worker already fetched lose their lock while it waits, so they count as stalled, and after
+ * `maxStalledCount` stalls a long outage fails them for good.
+ */
+export function databasePauseMs(config: Pick<Config, 'jobLockMs'>): number {
+  return Math.min(DATABASE_PAUSE_MS, Math.floor(config.jobLockMs / 2));
+}
+
 /** Errors that mean "the database is not there right now", as opposed to "this job is wrong". */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string } | null;
