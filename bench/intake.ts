@@ -1,6 +1,6 @@
 /**
  * Intake benchmark: `npm run bench:intake -- [--tickets N --concurrency C] [--rate R --duration S]
- *   [--database-url URL] [--keep] [--env KEY=VALUE ...]`
+ *   [--database-url URL] [--keep] [--warmup N] [--env KEY=VALUE ...]`
  *
  * Runs the app the way production does (`npx tsx src/main.ts all`: web and worker in one process) against a
  * fresh database and a private queue prefix, posts tickets with `Prefer: respond-async`, and measures
@@ -8,6 +8,8 @@
  * - accept-to-committed latency: tickets.created_at (Postgres now(), same machine clock) - client accept time,
  * - throughput, the app's peak RSS, the intake backlog and the CPU each process spent.
  * Everything it creates (process, database, Redis keys) is removed at the end, also on error or Ctrl-C.
+ * BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/test) is where databases are created; REDIS_URL
+ * (default redis://127.0.0.1:6379) is used by the app and for the queue counts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +35,7 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '20' },
     'database-url': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    warmup: { type: 'string', default: '200' },
     env: { type: 'string', multiple: true, default: [] },
   },
   strict: true,
@@ -46,6 +49,7 @@ const openLoop = opts.rate !== undefined;
 const rate = openLoop ? positive('rate', opts.rate) : 0;
 const duration = positive('duration', opts.duration);
 const concurrency = Math.floor(positive('concurrency', opts.concurrency));
+const warmup = Math.max(0, Math.floor(Number(opts.warmup) || 0));
 const total = openLoop ? Math.floor(rate * duration) : Math.floor(positive('tickets', opts.tickets));
 const appEnv = Object.fromEntries(opts.env!.map((kv) => {
   const at = kv.indexOf('=');
@@ -117,16 +121,24 @@ function descendants(root: number, procs = processes()): Array<Proc & { depth: n
 const rssMb = (pid: number): number => {
   try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024; } catch { return 0; }
 };
-/** CPU seconds so far of the app, all postgres processes, redis-server, and this bench client. */
-function cpuSnapshot(appPid: number) {
+/**
+ * CPU seconds so far of the app, this database's Postgres backends plus Postgres' shared helpers (WAL writer,
+ * checkpointer...), redis-server, this client, and the whole machine: the machine is shared, so "other" shows
+ * how much CPU someone else took during the run.
+ */
+function cpuSnapshot(appPid: number, db: string) {
   const procs = processes();
+  const pgOf = (p: Proc) => { try { return fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8'); } catch { return ''; } };
   const ticks = (pred: (p: Proc) => boolean) => procs.filter(pred).reduce((s, p) => s + p.cpuTicks, 0) / 100;
   const u = process.cpuUsage();
   const [, ...f] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const busy = (f.slice(0, 8).reduce((a, b) => a + b!, 0) - f[3]! - f[4]!) / 100;
   return {
-    app: ticks((p) => p.pid === appPid), postgres: ticks((p) => p.comm === 'postgres'),
+    app: ticks((p) => p.pid === appPid),
+    // Client backends show "user db host(port)" in their title; helpers have no "(".
+    postgres: ticks((p) => p.comm === 'postgres' && (pgOf(p).includes(` ${db} `) || !pgOf(p).includes('('))),
     redis: ticks((p) => p.comm.startsWith('redis-server')), bench: (u.user + u.system) / 1e6,
-    machineTotal: f.slice(0, 8).reduce((a, b) => a + b!, 0), machineIdle: f[3]! + f[4]!, steal: f[7]!,
+    busy, steal: f[7]! / 100, all: f.slice(0, 8).reduce((a, b) => a + b!, 0) / 100,
   };
 }
 
@@ -176,8 +188,11 @@ const trio = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return
 let dbName: string | undefined;
 let dataDir: string | undefined;
 let cleaning: Promise<void> | undefined;
+/** The client's own connections and timers, closed first (also when main fails half-way). */
+const disposers: Array<() => unknown> = [];
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    for (const dispose of disposers.reverse()) await bounded('close', 5000, Promise.resolve().then(dispose));
     if (child) await stopApp(child);
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -200,7 +215,7 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-process.once('SIGINT', () => { log('interrupted; cleaning up'); void cleanup().finally(() => process.exit(130)); });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { log(`${sig}: cleaning up`); void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143)); });
 
 async function main(): Promise<void> {
   // 1. Database: fresh (or the given one), migrated, with an organization, an agent and an API key.
@@ -230,10 +245,12 @@ async function main(): Promise<void> {
   // npx -> tsx wrapper -> node running main.ts (which has esbuild as its own child): the deepest node is the app.
   const tree = descendants(child.pid!).filter((p) => p.comm === 'node').sort((a, b) => b.depth - a.depth);
   const appPid = tree[0]?.pid ?? child.pid!;
+  const pgDb = new URL(dbUrl).pathname.slice(1);
 
   // 3. Samplers: app RSS (and the whole tree's), intake backlog, every 500 ms.
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(QUEUES.intake, { connection: redis, prefix });
+  disposers.push(() => redis.disconnect(), () => queue.close());
   const backlog = async () => { const c = await queue.getJobCounts('waiting', 'active'); return (c.waiting ?? 0) + (c.active ?? 0); };
   let peakRss = 0, peakTreeRss = 0, maxBacklog = 0;
   const sample = async () => {
@@ -242,9 +259,11 @@ async function main(): Promise<void> {
     maxBacklog = Math.max(maxBacklog, await backlog().catch(() => 0));
   };
   const sampler = setInterval(() => void sample(), 500);
+  disposers.push(() => clearInterval(sampler));
 
   // 4. Load. Subjects carry the index so each committed row can be matched to its request.
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  disposers.push(() => agent.destroy());
   const sentAt = new Float64Array(total).fill(NaN), acceptedAt = new Float64Array(total).fill(NaN);
   const failures = new Map<string, number>();
   const fail = (why: string) => failures.set(why, (failures.get(why) ?? 0) + 1);
@@ -255,7 +274,21 @@ async function main(): Promise<void> {
       if (status === 202 || status === 201) acceptedAt[i] = now(); else fail(`HTTP ${status}`);
     } catch (err) { fail((err as NodeJS.ErrnoException).code ?? String(err)); }
   };
-  const cpu0 = cpuSnapshot(appPid);
+  // Warm-up (not measured): JIT, pools and connections settle first, and it must be committed before t0.
+  const db = new pg.Client({ connectionString: dbUrl });
+  disposers.push(() => db.end());
+  await db.connect();
+  const countTickets = async (like: string) =>
+    (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tickets WHERE organization_id = $1 AND subject LIKE $2', [orgId, like])).rows[0]!.n;
+  if (warmup > 0) {
+    let w = 0;
+    await Promise.all(Array.from({ length: Math.min(concurrency, 16) }, async () => {
+      while (w < warmup) await post(agent, port, apiKey, JSON.stringify({ subject: `warmup #${w++}` })).catch(() => 0);
+    }));
+    for (const until = Date.now() + 60_000; (await countTickets('warmup #%')) < warmup && Date.now() < until;) await sleep(100);
+  }
+  const cpu0 = cpuSnapshot(appPid, pgDb);
+  maxBacklog = 0; // the warm-up burst is not part of the run
   const t0 = now();
   let backlogAtEnd = NaN, dropped = 0;
   if (!openLoop) {
@@ -270,7 +303,8 @@ async function main(): Promise<void> {
     const pending: Array<Promise<void>> = [];
     await new Promise<void>((resolve) => {
       const tick = setInterval(() => {
-        const target = Math.min(total, Math.floor(((now() - t0) / 1000) * rate));
+        // Ticket i is due at i/R s, so by elapsed e the first floor(e·R) + 1 are due.
+        const target = Math.min(total, Math.floor(((now() - t0) / 1000) * rate) + 1);
         for (; due < target; due++) {
           if (inFlight >= MAX_IN_FLIGHT) { dropped++; continue; }
           inFlight++;
@@ -287,27 +321,19 @@ async function main(): Promise<void> {
   log(`sent ${total} in ${((tSent - t0) / 1000).toFixed(1)} s, ${accepted} accepted; waiting for commits`);
 
   // 5. Wait until every accepted ticket is in the database (or nothing moves for 30 s), then match rows.
-  const db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
-  const rows: Array<{ subject: string; ms: number }> = [];
-  try {
-    let committed = -1, lastProgress = Date.now();
-    while (committed < accepted && Date.now() - lastProgress < 30_000) {
-      const n = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tickets WHERE organization_id = $1', [orgId])).rows[0]!.n;
-      if (n > committed) { committed = n; lastProgress = Date.now(); }
-      if (committed < accepted) await sleep(100);
-    }
-    // created_at is now() of the writing statement (autocommit), i.e. its start, a ms or two before COMMIT returns.
-    rows.push(...(await db.query<{ subject: string; ms: number }>(
-      'SELECT subject, extract(epoch FROM created_at)::float8 * 1000 AS ms FROM tickets WHERE organization_id = $1', [orgId])).rows);
-  } finally { await db.end(); }
-  const cpu1 = cpuSnapshot(appPid);
-  clearInterval(sampler);
+  let committed = -1;
+  for (let lastProgress = Date.now(); committed < accepted && Date.now() - lastProgress < 30_000;) {
+    const n = await countTickets(`${marker} #%`);
+    if (n > committed) { committed = n; lastProgress = Date.now(); }
+    if (committed < accepted) await sleep(100);
+  }
+  const cpu1 = cpuSnapshot(appPid, pgDb);
+  // created_at is now() of the writing statement (autocommit), i.e. its start, a ms or two before COMMIT returns.
+  const rows = (await db.query<{ subject: string; ms: number }>(
+    'SELECT subject, extract(epoch FROM created_at)::float8 * 1000 AS ms FROM tickets WHERE organization_id = $1 AND subject LIKE $2',
+    [orgId, `${marker} #%`])).rows;
   await sample();
   const failedJobs = (await queue.getJobCounts('failed')).failed ?? 0;
-  await queue.close();
-  redis.disconnect();
-  agent.destroy();
 
   // 6. Report.
   const acceptMs: number[] = [], commitMs: number[] = [];
@@ -330,10 +356,11 @@ async function main(): Promise<void> {
   console.log(`| ${openLoop ? 'open' : 'closed'} | ${openLoop ? `${rate}/s × ${duration} s` : `N=${total}`} | ${concurrency} | ${cores} | ${acceptRate.toFixed(0)} | ${commitRate.toFixed(0)} | ${trio(acceptMs)} | ${trio(commitMs)} | ${peakRss.toFixed(0)} | ${bounded1s} |`);
   const d = (k: 'app' | 'postgres' | 'redis' | 'bench') => cpu1[k] - cpu0[k];
   const perTicket = (s: number) => `${((s * 1000) / Math.max(1, commitMs.length)).toFixed(2)} ms/ticket`;
-  const span = cpu1.machineTotal - cpu0.machineTotal;
+  const busy = cpu1.busy - cpu0.busy, span = cpu1.all - cpu0.all;
+  const other = busy - d('app') - d('postgres') - d('redis') - d('bench');
   console.log(`\n- committed ${commitMs.length}/${accepted} accepted of ${total} sent; failed jobs ${failedJobs}; dropped (in-flight cap) ${dropped}; errors ${failures.size ? JSON.stringify(Object.fromEntries(failures)) : 'none'}`);
-  console.log(`- CPU: app ${d('app').toFixed(1)} s (${perTicket(d('app'))}), postgres ${d('postgres').toFixed(1)} s (${perTicket(d('postgres'))}), redis ${d('redis').toFixed(1)} s (${perTicket(d('redis'))}), bench client ${d('bench').toFixed(1)} s`);
-  console.log(`- machine over the run: busy ${(100 * (1 - (cpu1.machineIdle - cpu0.machineIdle) / span)).toFixed(0)} %, steal ${(100 * (cpu1.steal - cpu0.steal) / span).toFixed(1)} %; peak RSS of the whole npx/tsx tree ${peakTreeRss.toFixed(0)} MB`);
+  console.log(`- CPU s (first send to last commit): app ${d('app').toFixed(1)} (${perTicket(d('app'))}), postgres ${d('postgres').toFixed(1)} (${perTicket(d('postgres'))}), redis ${d('redis').toFixed(1)} (${perTicket(d('redis'))}), bench client ${d('bench').toFixed(1)}, everything else ${other.toFixed(1)}`);
+  console.log(`- machine: busy ${((100 * busy) / span).toFixed(0)} %, steal ${((100 * (cpu1.steal - cpu0.steal)) / span).toFixed(1)} % of ${cores} cores over ${((lastCommit - t0) / 1000).toFixed(1)} s; peak RSS of the npx/tsx/app tree ${peakTreeRss.toFixed(0)} MB`);
   console.log(`- app env: ${Object.keys(appEnv).length ? Object.entries(appEnv).map(([k, v]) => `${k}=${v}`).join(' ') : 'defaults'}`);
 }
 
