@@ -2,7 +2,7 @@
  * Intake benchmark: `npm run bench:intake -- [--tickets N --concurrency C] [--rate R --duration S]
  *   [--database-url URL] [--keep] [--warmup N] [--env KEY=VALUE ...]`
  *
- * Runs the app the way production does (`npx tsx src/main.ts all`: web and worker in one process) against a
+ * Runs the app the way production does (`node --import tsx src/main.ts all`: web and worker in one process) against a
  * fresh database and a private queue prefix, posts tickets with `Prefer: respond-async`, and measures
  * - accept latency: request start -> 202 (time to get the job into Redis),
  * - accept-to-committed latency: tickets.created_at (Postgres now(), same machine clock) - client accept time,
@@ -145,8 +145,8 @@ function cpuSnapshot(appPid: number, db: string) {
 // ---- the app as a child process ----
 let child: ChildProcess | undefined;
 function startApp(env: Record<string, string>): ChildProcess {
-  // Own process group (detached), so one signal reaches npx, tsx's wrapper and the app alike.
-  const proc = spawn('npx', ['tsx', 'src/main.ts', 'all'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // As `npm start` runs it; own process group (detached), so one signal reaches everything it starts.
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'all'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [proc.stdout!, proc.stderr!]) stream.on('data', (d: Buffer) => process.stderr.write(d.toString().replace(/^(?=.)/gm, '[app] ')));
   return proc;
 }

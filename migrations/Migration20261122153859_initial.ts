@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261122153859_initial extends Migration {
 
   override async up(): Promise<void> {
-    this.addSql(`create table "organizations" ("id" uuid not null, "name" varchar(200) not null, "slug" varchar(100) not null, "ticket_counter" int not null default 1000, "created_at" timestamptz not null default now(), constraint "organizations_pkey" primary key ("id"));`);
+    this.addSql(`create table "organizations" ("id" uuid not null, "name" varchar(200) not null, "slug" varchar(100) not null, "created_at" timestamptz not null default now(), constraint "organizations_pkey" primary key ("id"));`);
     this.addSql(`alter table "organizations" add constraint "organizations_slug_unique" unique ("slug");`);
 
     this.addSql(`create table "categories" ("id" uuid not null, "organization_id" uuid not null, "parent_id" uuid null, "name" varchar(200) not null, "created_at" timestamptz not null default now(), constraint "categories_pkey" primary key ("id"));`);
@@ -105,6 +105,8 @@ export class Migration20261122153859_initial extends Migration {
   }
 
   override async down(): Promise<void> {
+    // Each organization's ticket-number sequence (tn_<id>), made on demand, goes with the tables.
+    this.addSql(`do $$ declare s record; begin for s in select sequencename from pg_sequences where schemaname = 'public' and sequencename like 'tn\\_%' loop execute format('drop sequence %I', s.sequencename); end loop; end $$;`);
     this.addSql(`drop table if exists "api_keys" cascade;`);
     this.addSql(`drop table if exists "attachments" cascade;`);
     this.addSql(`drop table if exists "intake_receipts" cascade;`);

@@ -3,6 +3,8 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError, invalid } from '../core/errors.ts';
 import type { Role } from '../core/vocabulary.ts';
+import { withSql } from './sql.ts';
+import { ensureTicketNumberSequence } from './ticket-numbers.ts';
 import {
   CategorySchema, OrganizationSchema, PhysicalObjectSchema, ServiceSchema, UserSchema,
   type Category, type Organization, type PhysicalObject, type Service, type User,
@@ -23,8 +25,9 @@ export class Directory {
     const finalSlug = slug ?? slugify(name);
     if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(finalSlug)) throw invalid('slug', 'Use lowercase letters, digits and dashes (e.g. acme-support).');
     const em = this.em();
-    const org = em.create(OrganizationSchema, { id: uuidv7(), name, slug: finalSlug, ticketCounter: 1000, createdAt: new Date() });
+    const org = em.create(OrganizationSchema, { id: uuidv7(), name, slug: finalSlug, createdAt: new Date() });
     await flushUnique(em, `An organization with slug "${finalSlug}" already exists.`);
+    await withSql(this.orm, (sql) => ensureTicketNumberSequence(sql, org.id));
     return org;
   }
 

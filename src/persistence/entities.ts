@@ -11,7 +11,7 @@ const uuid = { type: 'uuid', primary: true } as const;
 const createdAt = { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' } as const;
 const org = { kind: 'm:1', entity: 'Organization', mapToPk: true, deleteRule: 'cascade' } as const;
 
-export interface Organization { id: string; name: string; slug: string; ticketCounter: number; createdAt: Date }
+export interface Organization { id: string; name: string; slug: string; createdAt: Date }
 export const OrganizationSchema = new EntitySchema<Organization>({
   name: 'Organization',
   tableName: 'organizations',
@@ -19,8 +19,6 @@ export const OrganizationSchema = new EntitySchema<Organization>({
     id: uuid,
     name: { type: 'string', length: 200 },
     slug: { type: 'string', length: 100, unique: true },
-    // The last ticket number handed out; bumped in a statement of its own so no lock spans an intake.
-    ticketCounter: { type: 'integer', default: 1000 },
     createdAt,
   },
 });

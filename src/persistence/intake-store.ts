@@ -7,13 +7,13 @@ import type { Actor, IntakeContext, IntakeDecision, IntakeStore, TicketState } f
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
+import { ensureTicketNumberSequence, isMissingSequence, ticketNumberSequence } from './ticket-numbers.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
 
 /**
- * The intake transaction in SQL. A new ticket takes three statements: the number (committed on its own, so
- * no lock is held across the intake), the reporter (an idempotent upsert), and one statement that writes
- * receipt, ticket, message, attachments, audit event and notifications together, or nothing when the
- * receipt already exists.
+ * The intake transaction in SQL. A new ticket takes two statements: the reporter (an idempotent upsert) and
+ * one statement that writes receipt, ticket (numbered from the organization's sequence), message,
+ * attachments, audit event and notifications together, or nothing when the receipt already exists.
  */
 export class SqlIntakeStore implements IntakeStore {
   constructor(private readonly orm: MikroORM) {}
@@ -28,56 +28,30 @@ export class SqlIntakeStore implements IntakeStore {
 
   private openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
     return withSql(this.orm, async (sql) => {
-      const counter = await sql.one<{ number: number }>(
-        `UPDATE organizations SET ticket_counter = ticket_counter + 1
-          WHERE id = $1 AND NOT EXISTS (
-            SELECT 1 FROM intake_receipts WHERE organization_id = $1 AND channel = $2 AND external_id = $3)
-          RETURNING ticket_counter AS number`,
-        [event.organizationId, event.channel, event.externalId],
-      );
-      if (!counter) return duplicateOrMissingOrganization(sql, event);
-
       const { reporterId, author } = await resolveSender(sql, event);
       const decision = decide({ reporterId, ticket: null, author });
       const notifications = withIds(decision.notifications);
       const ids = { ticket: uuidv7(), message: uuidv7() };
-      const inserted = await sql.one<{ id: string }>(
-        `WITH receipt AS (
-           INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
-           VALUES ($21, $1, $2, $3, $4, $5, $6, true)
-           ON CONFLICT (organization_id, channel, external_id) DO NOTHING
-           RETURNING ticket_id),
-         ticket AS (
-           INSERT INTO tickets (id, organization_id, number, subject, description, status, priority, deadline,
-                                category_id, service_id, object_id, reporter_id, channel)
-           SELECT $5, $1, $7, $8, $9, $10, $11, $12,
-                  (SELECT id FROM categories WHERE id = $13 AND organization_id = $1),
-                  (SELECT id FROM services WHERE id = $14 AND organization_id = $1),
-                  (SELECT id FROM objects WHERE id = $15 AND organization_id = $1),
-                  $16, $2
-             FROM receipt
-           RETURNING id),
-         message AS (
-           INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
-           SELECT $6, $1, ticket.id, $17, $18, $19, $2, $9 FROM ticket
-           RETURNING id),
-         files AS (${insertAttachments('$1', '$5', 'message', '$20')}),
-         audit AS (${insertEvent('$1', 'ticket.id', '$17', '$18', '$2', "'created'", '$22', 'ticket')}),
-         notes AS (${insertNotifications('$1', 'ticket.id', '$23', 'ticket')})
-         SELECT id FROM ticket`,
-        [
-          event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ids.ticket, ids.message,
-          counter.number, subjectFrom(event.subject, event.text), event.text, decision.status,
-          event.fields.priority ?? 'normal', event.fields.deadline ?? null, event.fields.categoryId ?? null,
-          event.fields.serviceId ?? null, event.fields.objectId ?? null, reporterId, author?.userId ?? null,
-          author ? null : reporterId, event.visibility, attachmentsJson(event), uuidv7(),
-          JSON.stringify(creationChanges(event, decision)), notificationsJson(notifications),
-        ],
-      );
+      const params = [
+        event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ids.ticket, ids.message,
+        ticketNumberSequence(event.organizationId), subjectFrom(event.subject, event.text), event.text, decision.status,
+        event.fields.priority ?? 'normal', event.fields.deadline ?? null, event.fields.categoryId ?? null,
+        event.fields.serviceId ?? null, event.fields.objectId ?? null, reporterId, author?.userId ?? null,
+        author ? null : reporterId, event.visibility, attachmentsJson(event), uuidv7(),
+        JSON.stringify(creationChanges(event, decision)), notificationsJson(notifications),
+      ];
+      let inserted: { number: number } | undefined;
+      try {
+        inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
+      } catch (err) {
+        if (!isMissingSequence(err)) throw err;
+        await ensureTicketNumberSequence(sql, event.organizationId);
+        inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
+      }
       if (!inserted) return duplicateOrMissingOrganization(sql, event);
       return {
         ticketId: ids.ticket,
-        ticketNumber: counter.number,
+        ticketNumber: inserted.number,
         messageId: ids.message,
         created: true,
         openedTicket: true,
@@ -141,6 +115,36 @@ export class SqlIntakeStore implements IntakeStore {
 }
 
 type PlannedWithId = NotificationPlan & { id: string };
+
+/**
+ * Receipt, ticket, first message, attachments, audit event and notifications in one statement: atomic
+ * without an explicit transaction, and nothing at all when the receipt already exists. The number is drawn
+ * only when the receipt row was inserted.
+ */
+const OPEN_TICKET_SQL = `WITH receipt AS (
+   INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
+   SELECT $21, $1, $2, $3, $4, $5, $6, true WHERE EXISTS (SELECT 1 FROM organizations WHERE id = $1)
+   ON CONFLICT (organization_id, channel, external_id) DO NOTHING
+   RETURNING ticket_id),
+ ticket AS (
+   INSERT INTO tickets (id, organization_id, number, subject, description, status, priority, deadline,
+                        category_id, service_id, object_id, reporter_id, channel)
+   SELECT $5, $1, nextval($7::regclass), $8, $9, $10, $11, $12,
+          (SELECT id FROM categories WHERE id = $13 AND organization_id = $1),
+          (SELECT id FROM services WHERE id = $14 AND organization_id = $1),
+          (SELECT id FROM objects WHERE id = $15 AND organization_id = $1),
+          $16, $2
+     FROM receipt
+   RETURNING id, number),
+ message AS (
+   INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
+   SELECT $6, $1, ticket.id, $17, $18, $19, $2, $9 FROM ticket
+   RETURNING id),
+ files AS (${insertAttachments('$1', '$5', 'message', '$20')}),
+ audit AS (${insertEvent('$1', 'ticket.id', '$17', '$18', '$2', "'created'", '$22', 'ticket')}),
+ notes AS (${insertNotifications('$1', 'ticket.id', '$23', 'ticket')})
+ SELECT number FROM ticket`;
+
 
 async function findOutcome(sql: Sql, organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {
   const row = await sql.one<{ ticket_id: string; number: number; message_id: string; request_hash: string | null; opened_ticket: boolean }>(

@@ -18,7 +18,6 @@ import { NotificationSenders } from '../workers/notification-senders.ts';
 import { startNotificationSweeper, startNotificationWorker } from '../workers/notification-worker.ts';
 import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from '../workers/queues.ts';
 import { checkRedis, createRedis } from '../workers/redis.ts';
-import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { readLiveEndpoint, writeEndpoint } from './endpoint-file.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
 
@@ -91,6 +90,8 @@ export async function resolveDatabase(config: Config, logger: Logger, closers: R
     closers.push({ name: 'database', close: () => orm.close() });
     return orm;
   }
+  // Loaded only when needed: PGlite alone costs ~50 MB of memory.
+  const { startEmbeddedPostgres } = await import('./embedded-postgres.ts');
   const embedded = await startEmbeddedPostgres(config.dataDir);
   closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
   // One backend serves every connection, so a bigger pool only queues longer.

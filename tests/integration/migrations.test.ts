@@ -25,11 +25,15 @@ describe('migrations', () => {
     const created = await tables();
     expect(created).toEqual(expect.arrayContaining(['tickets', 'messages', 'attachments', 'ticket_events', 'intake_receipts', 'reporters', 'reporter_identities', 'notifications', 'api_keys']));
 
+    // An organization brings its ticket-number sequence; down() must take it away too.
+    await query(db.url, `CREATE SEQUENCE tn_0123456789abcdef0123456789abcdef START WITH 1001`);
     await orm.getMigrator().down({ to: 0 });
     expect(await tables()).toEqual([]);
+    expect(await query(db.url, `SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' AND sequencename LIKE 'tn\\_%'`)).toEqual([]);
 
     await migrate(orm);
     expect(await tables()).toEqual(created);
+    await query(db.url, `CREATE SEQUENCE tn_0123456789abcdef0123456789abcdef START WITH 1001`);
     const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
     expect(diff.trim()).toBe('');
   });
