@@ -9,7 +9,7 @@ import { migrate } from '../persistence/database.ts';
 import { Directory } from '../persistence/directory.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { resolveDatabase, resolveRedis, type Runtime } from '../runtime/runtime.ts';
-import { QUEUES } from '../workers/queues.ts';
+import { QUEUES, apiKeyRevokedChannel } from '../workers/queues.ts';
 import { createRedis } from '../workers/redis.ts';
 
 /**
@@ -114,7 +114,22 @@ apikey.command('create')
 apikey.command('revoke')
   .argument('<key>', 'the key id, or its prefix (the first 10 characters of the key)')
   .action(async (ref: string) => {
-    await withDatabase(async (orm) => print(await new ApiKeys(orm).revoke(ref)));
+    await withDatabase(async (orm) => {
+      const config = env();
+      const closers: Runtime['closers'] = [];
+      // Running web processes drop the key at once when they hear of it; otherwise within seconds.
+      const announce = async (keyId: string) => {
+        const url = await resolveRedis(config, createLogger({ logLevel: 'silent' }, 2), closers);
+        const redis = createRedis(url, 'blocking', 'helpdesk-cli');
+        closers.push({ name: 'redis', close: async () => redis.disconnect() });
+        await redis.publish(apiKeyRevokedChannel(config.queuePrefix), keyId);
+      };
+      try {
+        print(await new ApiKeys(orm, announce).revoke(ref));
+      } finally {
+        for (const c of closers.reverse()) await c.close().catch(() => undefined);
+      }
+    });
   });
 
 program.command('category').command('create')

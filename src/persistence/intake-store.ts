@@ -7,6 +7,7 @@ import type { Actor, IntakeContext, IntakeDecision, IntakeStore, TicketState } f
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
+import { SenderCache, type ResolvedSender } from './sender-cache.ts';
 import { ensureTicketNumberSequence, isMissingSequence, ticketNumberSequence } from './ticket-numbers.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
 
@@ -16,7 +17,19 @@ import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './tick
  * attachments, audit event and notifications together, or nothing when the receipt already exists.
  */
 export class SqlIntakeStore implements IntakeStore {
+  private readonly senders = new SenderCache();
+
   constructor(private readonly orm: MikroORM) {}
+
+  /** The sender's reporter and author, from the cache or the database. */
+  private async sender(sql: Sql, event: IntakeEvent): Promise<ResolvedSender & { cacheKey: string }> {
+    const cacheKey = SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
+    const cached = this.senders.get(cacheKey);
+    if (cached) return { ...cached, cacheKey };
+    const resolved = await resolveSender(sql, event);
+    this.senders.set(cacheKey, resolved);
+    return { ...resolved, cacheKey };
+  }
 
   findOutcome(organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {
     return withSql(this.orm, (sql) => findOutcome(sql, organizationId, channel, externalId));
@@ -28,7 +41,7 @@ export class SqlIntakeStore implements IntakeStore {
 
   private openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
     return withSql(this.orm, async (sql) => {
-      const { reporterId, author } = await resolveSender(sql, event);
+      const { reporterId, author, cacheKey } = await this.sender(sql, event);
       const decision = decide({ reporterId, ticket: null, author });
       const notifications = withIds(decision.notifications);
       const ids = { ticket: uuidv7(), message: uuidv7() };
@@ -44,7 +57,10 @@ export class SqlIntakeStore implements IntakeStore {
       try {
         inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
       } catch (err) {
-        if (!isMissingSequence(err)) throw err;
+        if (!isMissingSequence(err)) {
+          this.senders.delete(cacheKey);
+          throw err;
+        }
         await ensureTicketNumberSequence(sql, event.organizationId);
         inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
       }
@@ -61,11 +77,21 @@ export class SqlIntakeStore implements IntakeStore {
     });
   }
 
-  private addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+  private async addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+    const cacheKey = SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
+    try {
+      return await this.writeMessage(event, decide);
+    } catch (err) {
+      this.senders.delete(cacheKey);
+      throw err;
+    }
+  }
+
+  private writeMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
     return inTransaction(this.orm, async (sql) => {
       const seen = await findOutcome(sql, event.organizationId, event.channel, event.externalId);
       if (seen) return { ...seen, created: false, notificationIds: [] };
-      const { reporterId, author } = await resolveSender(sql, event);
+      const { reporterId, author } = await this.sender(sql, event);
       const row = await sql.one<TicketStateRow>(
         `SELECT ${TICKET_STATE_COLUMNS} FROM tickets WHERE organization_id = $1 AND number = $2 FOR UPDATE`,
         [event.organizationId, event.ticketNumber],

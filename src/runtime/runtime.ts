@@ -5,7 +5,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { ApiKeys } from '../persistence/api-keys.ts';
+import { ApiKeys, forgetApiKey } from '../persistence/api-keys.ts';
 import { assertSchemaCurrent, migrate, openDatabase } from '../persistence/database.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
 import { TicketQueries } from '../persistence/ticket-queries.ts';
@@ -16,7 +16,7 @@ import { IntakeProducer } from '../workers/intake-producer.ts';
 import { startIntakeWorker } from '../workers/intake-worker.ts';
 import { NotificationSenders } from '../workers/notification-senders.ts';
 import { startNotificationSweeper, startNotificationWorker } from '../workers/notification-worker.ts';
-import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from '../workers/queues.ts';
+import { QUEUES, apiKeyRevokedChannel, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from '../workers/queues.ts';
 import { checkRedis, createRedis } from '../workers/redis.ts';
 import { readLiveEndpoint, writeEndpoint } from './endpoint-file.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
@@ -122,6 +122,10 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
   events.on('error', (err) => rt.logger.warn({ err: String(err) }, 'queue events error'));
   rt.closers.push({ name: 'queue events', close: async () => { await events.close(); eventsRedis.disconnect(); } });
   await events.waitUntilReady();
+  const revocations = createRedis(rt.redisUrl, 'blocking', 'helpdesk-apikey-revocations');
+  revocations.on('message', (_channel: string, keyId: string) => forgetApiKey(keyId));
+  await revocations.subscribe(apiKeyRevokedChannel(rt.config.queuePrefix));
+  rt.closers.push({ name: 'revocation listener', close: async () => revocations.disconnect() });
   const app = createApp({
     config: rt.config,
     logger: rt.logger,
@@ -129,7 +133,7 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
     producer: new IntakeProducer(rt.intakeQueue, events, rt.config),
     notifyQueue: rt.notifyQueue,
-    keys: new ApiKeys(rt.orm),
+    keys: apiKeysFor(rt),
     queries: new TicketQueries(rt.orm),
     updates: new TicketUpdateStore(rt.orm),
     intakeStore: new SqlIntakeStore(rt.orm),
@@ -157,6 +161,13 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
       server.closeIdleConnections();
     }),
   };
+}
+
+/** API keys whose revocations reach every web process at once. */
+export function apiKeysFor(rt: Pick<Runtime, 'orm' | 'producerRedis' | 'config'>): ApiKeys {
+  return new ApiKeys(rt.orm, async (keyId) => {
+    await rt.producerRedis.publish(apiKeyRevokedChannel(rt.config.queuePrefix), keyId);
+  });
 }
 
 export interface Workers { intake: Worker; notify: Worker; stop(timeoutMs: number): Promise<void> }

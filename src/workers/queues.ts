@@ -21,3 +21,8 @@ export function intakeJobId(organizationId: string, channel: string, externalId:
 export function notifyJobId(notificationId: string): string {
   return `nt-${notificationId}`;
 }
+
+/** Redis pub/sub channel on which a revoked API key's id is announced to every web process. */
+export function apiKeyRevokedChannel(queuePrefix: string): string {
+  return `${queuePrefix}:apikey-revoked`;
+}

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
 import { query } from '../support/database.ts';
@@ -256,6 +258,16 @@ describe('bad input changes nothing', () => {
     const res = await leaver.get('/tickets');
     expect(res.status).toBe(401);
     expect(res.body.error.message).toContain('revoked');
+  });
+
+  it('stops accepting a key at once when the CLI of another process revokes it', async () => {
+    const extra = await a.person('agent', 'other-leaver@acme.test');
+    const client = apiClient(app.baseUrl, extra.key);
+    expect((await client.get('/tickets')).status).toBe(200);
+    const env = { ...process.env, DATABASE_URL: app.db.url, REDIS_URL: app.rt.redisUrl, QUEUE_PREFIX: app.config.queuePrefix, LOG_LEVEL: 'silent' };
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'apikey', 'revoke', extra.key.slice(0, 10)], { env, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toMatchObject({ revokedAt: expect.any(String) });
+    expect((await client.get('/tickets')).status).toBe(401);
   });
 
   it('answers a file over the limit with 413 and writes no ticket or message', async () => {
