@@ -15,7 +15,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +24,7 @@ import pg from 'pg';
 import { ApiKeys } from '../src/persistence/api-keys.ts';
 import { migrate, openDatabase } from '../src/persistence/database.ts';
 import { Directory } from '../src/persistence/directory.ts';
+import { freePort } from '../src/runtime/private-redis.ts';
 import { QUEUES } from '../src/workers/queues.ts';
 
 const { values: opts } = parseArgs({
@@ -88,12 +88,6 @@ async function adminQuery(url: string, sql: string, params: unknown[] = []): Pro
   try { return await client.query(sql, params); } finally { await client.end(); }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address() as net.AddressInfo; srv.close(() => resolve(port)); });
-  });
-}
 
 // ---- /proc sampling: RSS of the app process, CPU of app / postgres / redis, machine steal ----
 interface Proc { pid: number; ppid: number; comm: string; cpuTicks: number }

@@ -52,6 +52,17 @@ const VIEW_SELECT = `
     LEFT JOIN objects o ON o.id = t.object_id
     LEFT JOIN users a ON a.id = t.assignee_id`;
 
+/** A message with its author's name and its attachments as JSON. */
+const MESSAGE_SELECT = `
+  SELECT m.id, m.visibility, m.channel, m.body, m.created_at, m.author_user_id, u.name AS user_name,
+         m.author_reporter_id, r.name AS reporter_name,
+         coalesce((SELECT json_agg(json_build_object('id', a.id, 'filename', a.filename, 'content_type', a.content_type,
+                                                     'size', a.size, 'sha256', a.sha256) ORDER BY a.id)
+                     FROM attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments
+    FROM messages m
+    LEFT JOIN users u ON u.id = m.author_user_id
+    LEFT JOIN reporters r ON r.id = m.author_reporter_id`;
+
 type ViewRow = Record<string, unknown> & { total?: string };
 
 function toView(r: ViewRow): TicketView {
@@ -145,14 +156,7 @@ export class TicketQueries {
     const hideInternal = actor.role === 'customer';
     return withSql(this.orm, async (sql) => {
       const rows = await sql.rows<Record<string, unknown>>(
-        `SELECT count(*) OVER () AS total, m.id, m.visibility, m.channel, m.body, m.created_at,
-                m.author_user_id, u.name AS user_name, m.author_reporter_id, r.name AS reporter_name,
-                coalesce((SELECT json_agg(json_build_object('id', a.id, 'filename', a.filename, 'content_type', a.content_type,
-                                                            'size', a.size, 'sha256', a.sha256) ORDER BY a.id)
-                            FROM attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments
-           FROM messages m
-           LEFT JOIN users u ON u.id = m.author_user_id
-           LEFT JOIN reporters r ON r.id = m.author_reporter_id
+        `${MESSAGE_SELECT.replace('SELECT m.id', 'SELECT count(*) OVER () AS total, m.id')}
           WHERE m.ticket_id = $1 AND m.organization_id = $2 ${hideInternal ? "AND m.visibility = 'public'" : ''}
           ORDER BY m.created_at, m.id
           LIMIT $3 OFFSET $4`,
@@ -165,14 +169,7 @@ export class TicketQueries {
   async message(organizationId: string, messageId: string): Promise<MessageView | null> {
     return withSql(this.orm, async (sql) => {
       const row = await sql.one<Record<string, unknown>>(
-        `SELECT m.id, m.visibility, m.channel, m.body, m.created_at, m.author_user_id, u.name AS user_name,
-                m.author_reporter_id, r.name AS reporter_name,
-                coalesce((SELECT json_agg(json_build_object('id', a.id, 'filename', a.filename, 'content_type', a.content_type,
-                                                            'size', a.size, 'sha256', a.sha256) ORDER BY a.id)
-                            FROM attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments
-           FROM messages m
-           LEFT JOIN users u ON u.id = m.author_user_id
-           LEFT JOIN reporters r ON r.id = m.author_reporter_id
+        `${MESSAGE_SELECT}
           WHERE m.id = $1 AND m.organization_id = $2`,
         [messageId, organizationId],
       );

@@ -58,7 +58,8 @@ export async function startPrivateRedis(dataDir: string): Promise<PrivateRedis> 
   };
 }
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1: listen on port 0, note the port, close. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

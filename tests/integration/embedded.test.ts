@@ -1,13 +1,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { redisAnswers, startPrivateRedis, type PrivateRedis } from '../../src/runtime/private-redis.ts';
+import { freePort, redisAnswers, startPrivateRedis, type PrivateRedis } from '../../src/runtime/private-redis.ts';
 
 /**
  * The embedded default, from nothing: the real app started as a child process with no DATABASE_URL and an
@@ -38,16 +37,6 @@ function tempDir(): string {
   return dir;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A clean environment: no DATABASE_URL, nothing inherited but what a shell needs. */
 function appEnv(dataDir: string, queuePrefix: string, port = 0): NodeJS.ProcessEnv {

@@ -3,19 +3,10 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { redisAnswers } from '../../src/runtime/private-redis.ts';
+import { freePort, redisAnswers } from '../../src/runtime/private-redis.ts';
 
-/** A free TCP port on 127.0.0.1 (listen on port 0, note the port, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
+
 
 export interface TestRedisServer {
   port: number;
