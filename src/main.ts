@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config/index.ts';
+import { withSql } from './persistence/sql.ts';
 import { createLogger } from './runtime/logger.ts';
 import { startRuntime, startWeb, startWorkers, stopRuntime, type WebServer, type Workers } from './runtime/runtime.ts';
 
@@ -43,7 +44,13 @@ try {
   await stopRuntime(runtime);
   process.exit(1);
 }
-if (web) console.error(`Helpdesk is running: http://localhost:${web.port}/api/v1/openapi.json`);
+if (web) {
+  console.error(`Helpdesk is running: http://localhost:${web.port}/api/v1/openapi.json`);
+  const organizations = await withSql(runtime.orm, (sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM organizations')).catch(() => undefined);
+  if (organizations && Number(organizations.n) === 0) {
+    console.error('No organization yet. In another terminal: npm run cli -- org create --name "Acme", then a user and an API key (README, "Walk-through").');
+  }
+}
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

@@ -19,8 +19,6 @@ const envSchema = z.object({
   PORT: intFrom(0).max(65535).default(3000),
   /** Address the web process listens on. */
   HOST: z.string().min(1).default('0.0.0.0'),
-  /** Public base URL used in links the API hands out (202 Location, attachment URLs). */
-  PUBLIC_URL: z.string().url().optional(),
   /** Prefix of every BullMQ key; lets several installs (or test files) share one Redis. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('helpdesk'),
   /** How many intake jobs one worker process runs at once. */
@@ -59,7 +57,6 @@ export interface Config {
   readonly dataDir: string;
   readonly port: number;
   readonly host: string;
-  readonly publicUrl: string | undefined;
   readonly queuePrefix: string;
   readonly intakeConcurrency: number;
   readonly notifyConcurrency: number;
@@ -93,7 +90,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.DATA_DIR),
     port: e.PORT,
     host: e.HOST,
-    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     queuePrefix: e.QUEUE_PREFIX,
     intakeConcurrency: e.INTAKE_CONCURRENCY,
     notifyConcurrency: e.NOTIFY_CONCURRENCY,
