@@ -53,6 +53,13 @@ export class Directory {
       locale: input.locale ?? 'en', createdAt: new Date(),
     });
     await flushUnique(em, `${email} is already a user of ${org.slug}.`);
+    // One person, one reporter: someone who already wrote in by email gets that history with the account.
+    await withSql(this.orm, (sql) => sql.rows(
+      `UPDATE reporters SET user_id = $1
+        WHERE user_id IS NULL AND id = (SELECT reporter_id FROM reporter_identities
+                                         WHERE organization_id = $2 AND kind = 'email' AND address = $3)`,
+      [user.id, org.id, email],
+    ));
     return user;
   }
 

@@ -208,18 +208,22 @@ async function resolveSender(sql: Sql, event: IntakeEvent): Promise<{ reporterId
   const address = normalizeAddress(event.sender.kind, event.sender.address);
   for (let attempt = 0; attempt < 3; attempt++) {
     const row = await sql.one<{ reporter_id: string | null; author_role: Role | null }>(
-      `WITH existing AS (
+      `WITH known AS (
          SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = $2 AND address = $3),
+       -- A user of the organization who writes through the API is the reporter already linked to their
+       -- account (for example the one made from their email), not a new one.
+       linked AS (
+         SELECT id AS reporter_id FROM reporters WHERE organization_id = $1 AND user_id = $7::uuid),
        identity AS (
          INSERT INTO reporter_identities (id, organization_id, reporter_id, kind, address)
-         SELECT $4, $1, $5, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM existing)
+         SELECT $4, $1, coalesce((SELECT reporter_id FROM linked), $5), $2, $3 WHERE NOT EXISTS (SELECT 1 FROM known)
          ON CONFLICT (organization_id, kind, address) DO NOTHING
          RETURNING reporter_id),
        reporter AS (
          INSERT INTO reporters (id, organization_id, name, user_id, locale)
-         SELECT $5, $1, $6, $7, $8 FROM identity
+         SELECT $5, $1, $6, $7, $8 FROM identity WHERE identity.reporter_id = $5
          RETURNING id)
-       SELECT (SELECT reporter_id FROM existing UNION ALL SELECT reporter_id FROM identity LIMIT 1) AS reporter_id,
+       SELECT (SELECT reporter_id FROM known UNION ALL SELECT reporter_id FROM identity LIMIT 1) AS reporter_id,
               (SELECT role FROM users WHERE id = $9 AND organization_id = $1) AS author_role`,
       [
         event.organizationId, event.sender.kind, address, uuidv7(), uuidv7(), event.sender.name ?? '',

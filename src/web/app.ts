@@ -21,7 +21,7 @@ export interface AppDeps extends ApiDeps {
 
 /** The web application, without listening: tests drive `app.callback()`, main.ts puts it on a port. */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: true });
+  const app = new Koa();
   // Errors are answered by errorMiddleware; Koa's own printer would only duplicate them.
   app.silent = true;
 

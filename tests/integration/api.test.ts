@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IntakeService } from '../../src/core/intake.ts';
+import { intakeEventSchema } from '../../src/core/intake-event.ts';
+import { SqlIntakeStore } from '../../src/persistence/intake-store.ts';
 import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
 import { query } from '../support/database.ts';
 
@@ -191,6 +194,24 @@ describe('customers', () => {
     expect((await customer.get(`/tickets/${t.number}/events`)).status).toBe(403);
     expect((await customer.get('/users')).status).toBe(403);
     expect((await customer.patch(`/tickets/${t.number}`, { status: 'closed' })).body.status).toBe('closed');
+  });
+});
+
+describe('one person, one reporter', () => {
+  it('gives a customer account the history of the reporter with the same email, and keeps using that reporter', async () => {
+    const intake = new IntakeService(new SqlIntakeStore(app.rt.orm));
+    const emailed = await intake.process(intakeEventSchema.parse({
+      organizationId: a.org.id, channel: 'email', externalId: '<first@mail.test>',
+      sender: { kind: 'email', address: 'Late.Comer@acme.test', name: 'Late Comer' },
+      subject: 'Written by email', text: 'before I had an account', receivedAt: new Date().toISOString(),
+    }));
+    const person = await a.person('customer', 'late.comer@acme.test');
+    const customer = apiClient(app.baseUrl, person.key);
+    const mine = await customer.get('/tickets');
+    expect(mine.body.data.map((t: { number: number }) => t.number)).toEqual([emailed.ticketNumber]);
+    const opened = await customer.post('/tickets', { subject: 'Now through the portal' });
+    expect(opened.body.reporter.id).toBe(mine.body.data[0].reporter.id);
+    expect((await customer.get('/tickets')).body.total).toBe(2);
   });
 });
 
