@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import pgUtils from 'pg/lib/utils.js';
 
 /**
  * Plain parameterized SQL on a connection of MikroORM's own pool. The hot paths (intake, listing) use it:
@@ -40,17 +41,38 @@ function statementName(text: string): string {
   return name;
 }
 
-function run(client: PgClient, text: string, params: unknown[]) {
-  return params.length === 0 ? client.query({ text }) : client.query({ text, values: params, name: statementName(text) });
+/**
+ * Databases whose connections all share one session (the embedded PGlite server). It executes protocol
+ * messages one by one in arrival order, so the Parse/Bind/Execute of two connections can interleave and
+ * bind one statement to another's parameters. There, each statement travels as one simple-protocol message
+ * with its parameters written in as literals, the way pg itself would have sent them as text.
+ */
+const sharedSession = new WeakSet<MikroORM>();
+export function markSharedSession(orm: MikroORM): void {
+  sharedSession.add(orm);
 }
 
-function wrap(client: PgClient): Sql {
+export function inlineParameters(text: string, params: unknown[]): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = pgUtils.prepareValue(params[Number(n) - 1]) as string | Buffer | null;
+    if (value === null || value === undefined) return 'NULL';
+    return pgUtils.escapeLiteral(Buffer.isBuffer(value) ? `\\x${value.toString('hex')}` : String(value));
+  });
+}
+
+function run(client: PgClient, text: string, params: unknown[], prepare: boolean) {
+  if (params.length === 0) return client.query({ text });
+  if (!prepare) return client.query({ text: inlineParameters(text, params) });
+  return client.query({ text, values: params, name: statementName(text) });
+}
+
+function wrap(client: PgClient, prepare: boolean): Sql {
   return {
     async rows<T>(text: string, params: unknown[] = []) {
-      return (await run(client, text, params)).rows as T[];
+      return (await run(client, text, params, prepare)).rows as T[];
     },
     async one<T>(text: string, params: unknown[] = []) {
-      return (await run(client, text, params)).rows[0] as T | undefined;
+      return (await run(client, text, params, prepare)).rows[0] as T | undefined;
     },
   };
 }
@@ -60,7 +82,7 @@ export async function withSql<T>(orm: MikroORM, fn: (sql: Sql) => Promise<T>): P
   const pool = knexClient(orm);
   const client = await pool.acquireConnection();
   try {
-    return await fn(wrap(client));
+    return await fn(wrap(client, !sharedSession.has(orm)));
   } finally {
     await pool.releaseConnection(client);
   }

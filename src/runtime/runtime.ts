@@ -8,6 +8,7 @@ import type { Config } from '../config/index.ts';
 import { ApiKeys, forgetApiKey } from '../persistence/api-keys.ts';
 import { assertSchemaCurrent, migrate, openDatabase } from '../persistence/database.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
+import { markSharedSession } from '../persistence/sql.ts';
 import { TicketQueries } from '../persistence/ticket-queries.ts';
 import { TicketUpdateStore } from '../persistence/ticket-update-store.ts';
 import { LocalDiskStorage } from '../storage/local-disk.ts';
@@ -87,6 +88,7 @@ export async function resolveDatabase(config: Config, logger: Logger, closers: R
   const shared = readLiveEndpoint(config.dataDir, 'postgres');
   if (shared) {
     const orm = await openDatabase(shared, 4);
+    markSharedSession(orm);
     closers.push({ name: 'database', close: () => orm.close() });
     return orm;
   }
@@ -96,6 +98,7 @@ export async function resolveDatabase(config: Config, logger: Logger, closers: R
   closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
   // One backend serves every connection, so a bigger pool only queues longer.
   const orm = await openDatabase(embedded.url, 4);
+  markSharedSession(orm);
   closers.push({ name: 'database', close: () => orm.close() });
   const applied = await migrate(orm);
   // Announced only once migrated, so that the CLI never finds a half-made schema.

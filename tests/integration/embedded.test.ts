@@ -128,7 +128,10 @@ async function api(baseUrl: string, key: string, method: string, url: string, js
     body: json !== undefined ? JSON.stringify(json) : undefined,
     signal: AbortSignal.timeout(10_000),
   });
-  return { status: res.status, body: (await res.json()) as any };
+  const text = await res.text();
+  let body: any = text;
+  try { body = JSON.parse(text); } catch { /* not JSON: keep the text for the assertion message */ }
+  return { status: res.status, body };
 }
 
 /** Removes this file's queue keys from the shared Redis. */
@@ -202,6 +205,27 @@ describe('the embedded default (no DATABASE_URL)', () => {
     expect(read.body.messages.data).toHaveLength(1);
   });
 
+  it('serves many requests at once on its one shared database session', async () => {
+    // Writes, reads and status changes all in flight together, as a team trying it out would cause.
+    const [created, reads, updates] = await Promise.all([
+      Promise.all(Array.from({ length: 10 }, (_, i) => api(app.baseUrl, key, 'POST', '/tickets', { subject: `Parallel ${i}` }))),
+      Promise.all(Array.from({ length: 10 }, () => api(app.baseUrl, key, 'GET', '/tickets?per_page=50'))),
+      Promise.all([api(app.baseUrl, key, 'PATCH', '/tickets/1001', { status: 'in_progress' }), api(app.baseUrl, key, 'GET', '/tickets/1001/events')]),
+    ]);
+    expect(created.filter((r) => r.status !== 201 && r.status !== 202), app.output()).toEqual([]);
+    expect(reads.map((r) => r.status), app.output()).toEqual(Array(10).fill(200));
+    expect(updates.map((r) => r.status), app.output()).toEqual([200, 200]);
+    expect(updates[0]!.body).toMatchObject({ number: 1001, status: 'in_progress' });
+    const deadline = Date.now() + 20_000;
+    let list: any;
+    do {
+      list = (await api(app.baseUrl, key, 'GET', '/tickets?per_page=50&sort=number')).body;
+      if (list.total === 11) break;
+      await new Promise((r) => setTimeout(r, 200));
+    } while (Date.now() < deadline);
+    expect(list.data.map((t: { number: number }) => t.number)).toEqual(Array.from({ length: 11 }, (_, i) => 1001 + i));
+  });
+
   it('exits with code 0 on SIGTERM and removes the endpoint file', async () => {
     const started = Date.now();
     const result = await stopApp(app);
@@ -220,7 +244,7 @@ describe('the embedded default (no DATABASE_URL)', () => {
     expect(read.body).toMatchObject({ number: 1001, subject: 'Lift 2 is stuck' });
     const next = await api(app.baseUrl, key, 'POST', '/tickets', { subject: 'Second', description: 'After the restart.' });
     expect(next.status).toBe(201);
-    expect(next.body.number).toBe(1002);
+    expect(next.body.number).toBe(1012);
     expect(await stopApp(app), app.output()).toEqual({ code: 0, signal: null });
     expect(fs.existsSync(endpointFile)).toBe(false);
   }, 120_000);
