@@ -62,10 +62,14 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }, config!.shutdownTimeoutMs + 10_000);
   hardStop.unref();
-  await web?.stop();
-  logger.info('web server stopped');
-  await workers?.stop(config!.shutdownTimeoutMs);
-  logger.info('workers stopped');
+  if (web) {
+    await web.stop();
+    logger.info('web server stopped');
+  }
+  if (workers) {
+    await workers.stop(config!.shutdownTimeoutMs);
+    logger.info('workers stopped');
+  }
   await stopRuntime(runtime);
   logger.info('stopped');
   logger.flush();

@@ -31,6 +31,10 @@ async function withDatabase<T>(fn: (orm: MikroORM) => Promise<T>, opts: { checkS
   const config = env();
   const logger = createLogger({ logLevel: process.env.LOG_LEVEL ?? 'warn' }, 2);
   const closers: Runtime['closers'] = [];
+  if (!config.databaseUrl) {
+    // Said every time: a terminal without the server's DATABASE_URL would otherwise edit another database.
+    process.stderr.write(`note: DATABASE_URL is not set, so this uses the embedded database in ${config.dataDir}\n`);
+  }
   try {
     const orm = await resolveDatabase(config, logger, closers, opts);
     return await fn(orm);

@@ -5,6 +5,9 @@ import { CHANNELS, IDENTITY_KINDS, LOCALES, PRIORITIES, VISIBILITIES } from './v
  * A file that a channel has already put into attachment storage. Intake events carry references, never
  * bytes, so that queue payloads stay small and a retried job does not upload twice.
  */
+/** Text as Postgres can store it: NUL characters (which some mail and forms carry) are dropped. */
+const text = (max: number) => z.string().max(max).transform((s) => s.replace(/\u0000/g, ''));
+
 export const storedFileSchema = z.object({
   storageKey: z.string().min(1),
   filename: z.string().min(1).max(255),
@@ -36,7 +39,7 @@ export const intakeEventSchema = z.object({
   sender: z.object({
     kind: z.enum(IDENTITY_KINDS),
     address: z.string().min(1).max(320),
-    name: z.string().max(200).optional(),
+    name: text(200).optional(),
     locale: z.enum(LOCALES).optional(),
   }),
   /**
@@ -46,8 +49,8 @@ export const intakeEventSchema = z.object({
   authorUserId: z.string().uuid().optional(),
   /** An existing ticket this event adds to; absent means a new ticket. */
   ticketNumber: z.number().int().positive().optional(),
-  subject: z.string().max(300).optional(),
-  text: z.string().max(100_000),
+  subject: text(300).optional(),
+  text: text(100_000),
   visibility: z.enum(VISIBILITIES).default('public'),
   fields: ticketFieldsSchema.default({}),
   attachments: z.array(storedFileSchema).max(100).default([]),

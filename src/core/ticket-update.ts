@@ -1,4 +1,4 @@
-import { DomainError, forbidden, invalid } from './errors.ts';
+import { DomainError, forbidden } from './errors.ts';
 import type { NotificationPlan } from './notifications.ts';
 import type { Actor, FieldChanges, TicketState } from './ports.ts';
 import { allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
@@ -14,6 +14,10 @@ export interface TicketPatch {
 }
 
 const STAFF_ONLY: ReadonlyArray<keyof TicketPatch> = ['priority', 'deadline', 'categoryId', 'assigneeId'];
+/** How people name the fields (and the API spells them). */
+const FIELD_NAMES: Record<keyof TicketPatch, string> = {
+  status: 'status', priority: 'priority', deadline: 'deadline', categoryId: 'category', assigneeId: 'assignee',
+};
 /** A customer may close their ticket or reopen it, nothing else. */
 const CUSTOMER_STATUSES: readonly TicketStatus[] = ['closed', 'open'];
 
@@ -26,7 +30,7 @@ export interface UpdatePlan {
 export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor: Actor): UpdatePlan {
   if (actor.role === 'customer') {
     const denied = STAFF_ONLY.filter((f) => patch[f] !== undefined);
-    if (denied.length > 0) throw forbidden(`Customers cannot change ${denied.join(', ')}.`);
+    if (denied.length > 0) throw forbidden(`Customers cannot change the ${denied.map((f) => FIELD_NAMES[f]).join(', ')}.`);
     if (patch.status !== undefined && patch.status !== ticket.status && !CUSTOMER_STATUSES.includes(patch.status)) {
       throw forbidden('Customers can only close or reopen their tickets.');
     }
@@ -50,7 +54,7 @@ export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor:
   }
   if (changes.status) {
     const to = changes.status.to as TicketStatus;
-    if (to === 'new') throw invalid('status', 'A ticket cannot be set back to new.');
+    if (to === 'new') throw new DomainError('conflict', 'A ticket cannot be set back to new; reopen it with status "open".', 'status');
     if (!canTransition(ticket.status, to)) {
       throw new DomainError(
         'conflict',

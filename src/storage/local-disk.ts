@@ -82,6 +82,11 @@ export class LocalDiskStorage implements AttachmentStorage {
 export function cleanFilename(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? '';
   // eslint-disable-next-line no-control-regex
-  const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
+  let cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  if (cleaned.length > 255) {
+    // Shorten the name, not the extension people and programs open it by.
+    const ext = /\.[^.\s]{1,16}$/.exec(cleaned)?.[0] ?? '';
+    cleaned = cleaned.slice(0, 255 - ext.length) + ext;
+  }
   return cleaned.length > 0 && cleaned !== '.' && cleaned !== '..' ? cleaned : 'attachment';
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
@@ -36,6 +37,10 @@ export function createApp(deps: AppDeps): Koa {
       ctx.body = { error: { code: 'not_found', message: `No route for ${ctx.method} ${ctx.path}. The API lives under /api/v1 (see /api/v1/openapi.json).` } };
     } else if (ctx.body === undefined && ctx.status === 405) {
       ctx.body = { error: { code: 'method_not_allowed', message: `${ctx.method} is not allowed here; allowed: ${ctx.response.get('Allow')}.` } };
+    } else if ((ctx.body === undefined || ctx.body === null) && ctx.status >= 400 && ctx.method !== 'HEAD') {
+      const status = ctx.status;
+      ctx.body = { error: { code: 'http_' + status, message: STATUS_CODES[status] ?? 'Error' } };
+      ctx.status = status;
     }
     if (ctx.status >= 500) deps.logger.warn({ reqId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status }, 'request answered with an error');
     else if (deps.logger.isLevelEnabled('debug')) deps.logger.debug({ reqId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');

@@ -55,6 +55,8 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       return;
     }
     parser.on('field', (name, value) => {
+      // A form's file input with no file chosen arrives as an empty part.
+      if (value === '' && /^files?(\[\])?$/i.test(name)) return;
       // A JSON field named "payload" may carry the structured part of the request (e.g. a reporter object).
       if (name === 'payload') {
         try {
@@ -67,7 +69,7 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       fields[name] = value;
     });
     parser.on('file', (_name, stream, info) => {
-      if (failed) {
+      if (failed || !info.filename) {
         stream.resume();
         return;
       }
@@ -85,11 +87,11 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
 }
 
 /** Validates input against a schema; the first problem becomes a 422 that names the field. */
-export function validate<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+export function validate<S extends z.ZodType>(schema: S, input: unknown, name?: string): z.infer<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((i) => {
-    const path = i.path.join('.');
+    const path = [...(name ? [name] : []), ...i.path].join('.');
     const keys = (i as { keys?: string[] }).keys;
     const field = path || (keys?.length ? keys.join(', ') : '');
     const message = i.code === 'unrecognized_keys'

@@ -8,7 +8,10 @@ import { SORTS } from '../persistence/ticket-queries.ts';
 const id = z.string().uuid();
 const isoDate = z.string().datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T17:00:00Z' });
 /** Multipart fields arrive as text; "true"/"false" are booleans there. */
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on']).transform((v) => v === 'true' || v === '1' || v === 'on')]);
+const flag = z.union(
+  [z.boolean(), z.enum(['true', 'false', '1', '0', 'on']).transform((v) => v === 'true' || v === '1' || v === 'on')],
+  { error: 'must be true or false' },
+);
 
 export const createTicketBody = z.strictObject({
   subject: z.string().trim().min(1, 'must not be empty').max(300),
@@ -40,10 +43,14 @@ export const patchTicketBody = z.strictObject({
   assignee: id.nullable().optional(),
 }).refine((b) => Object.values(b).some((v) => v !== undefined), 'send at least one of status, priority, deadline, category, assignee');
 
+/** A list in one parameter, comma-separated (`status=new,open`); the parameter repeated works as well. */
 const csv = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.string().transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)).pipe(z.array(z.enum(values)));
+  z.preprocess(
+    (v) => (Array.isArray(v) ? v.join(',') : v),
+    z.string().transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)).pipe(z.array(z.enum(values))),
+  );
 
-export const pageQuery = z.object({
+export const pageQuery = z.strictObject({
   page: z.coerce.number().int().min(1).default(1),
   per_page: z.coerce.number().int().min(1).max(100).default(20),
 });
@@ -59,4 +66,7 @@ export const listTicketsQuery = pageQuery.extend({
   sort: z.string().refine((s) => s.replace(/^-/, '') in SORTS, `must be one of ${Object.keys(SORTS).join(', ')}, optionally prefixed with - for descending`).default('-created_at'),
 });
 
-export const ticketNumberParam = z.coerce.number().int().positive().max(2_147_483_647);
+export const ticketNumberParam = z.string()
+  .regex(/^[1-9]\d{0,9}$/, 'must be a ticket number, like 1042')
+  .transform(Number)
+  .pipe(z.number().max(2_147_483_647, 'no ticket has so high a number'));

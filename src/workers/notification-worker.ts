@@ -9,7 +9,7 @@ import { NotificationStore } from '../persistence/notification-store.ts';
 import type { NotificationSenders } from './notification-senders.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type NotifyJobData } from './queues.ts';
-import { backoffDelay, databasePauseMs, isDatabaseUnavailable } from './retry-policy.ts';
+import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError } from './retry-policy.ts';
 
 export interface NotificationWorkerDeps {
   config: Config;
@@ -63,6 +63,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       try {
         return await deliver(job);
       } catch (err) {
+        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(`invalid: ${(err as Error).message}`);
         if (isDatabaseUnavailable(err)) {
           await worker.rateLimit(databasePauseMs(config));
           throw Worker.RateLimitError();

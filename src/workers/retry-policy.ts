@@ -44,3 +44,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const message = e.message ?? '';
   return /Connection terminated|connect ECONNREFUSED|Knex: Timeout acquiring a connection|the database system is (starting up|shutting down)|Client has encountered a connection error|terminating connection/i.test(message);
 }
+
+/**
+ * Errors in the data itself (SQLSTATE class 22, data exception) or against a constraint (class 23), which
+ * another try cannot fix. A unique violation is the exception: it is how concurrent duplicates meet, and the
+ * retry finds the first one's result.
+ */
+export function isPermanentDatabaseError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code) && code !== '23505';
+}

@@ -119,7 +119,7 @@ describe('changing tickets', () => {
     const refused = await agent.patch(`/tickets/${n}`, { status: 'waiting' });
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toContain('allowed: open, closed');
-    expect((await agent.patch(`/tickets/${n}`, { status: 'new' })).status).toBe(422);
+    expect((await agent.patch(`/tickets/${n}`, { status: 'new' })).status).toBe(409);
     expect((await agent.patch(`/tickets/${n}`, { status: 'closed' })).status).toBe(200);
     expect((await agent.patch(`/tickets/${n}`, { status: 'open' })).body.status).toBe('open');
 
@@ -188,7 +188,9 @@ describe('customers', () => {
   it('cannot assign, change priority or read the audit trail, but can close their ticket', async () => {
     const customer = apiClient(app.baseUrl, a.customer.key);
     const { body: t } = await customer.post('/tickets', { subject: 'Mouse broken' });
-    expect((await customer.patch(`/tickets/${t.number}`, { assignee: a.agent.id })).status).toBe(403);
+    const assign = await customer.patch(`/tickets/${t.number}`, { assignee: a.agent.id });
+    expect(assign.status).toBe(403);
+    expect(assign.body.error.message).toBe('Customers cannot change the assignee.');
     expect((await customer.patch(`/tickets/${t.number}`, { priority: 'urgent' })).status).toBe(403);
     expect((await customer.post('/tickets', { subject: 'x', priority: 'urgent' })).status).toBe(403);
     expect((await customer.get(`/tickets/${t.number}/events`)).status).toBe(403);
@@ -267,6 +269,26 @@ describe('bad input changes nothing', () => {
     expect((await agent.get('/tickets?per_page=1000')).body.error.field).toBe('per_page');
     expect((await agent.get('/tickets?sort=colour')).body.error.field).toBe('sort');
     expect((await agent.get('/tickets/abc')).status).toBe(422);
+  });
+
+  it('says which query parameter or path part is wrong, and how to write it', async () => {
+    const agent = apiClient(app.baseUrl, a.agent.key);
+    const typo = await agent.get('/tickets?prioirty=high');
+    expect(typo.status).toBe(422);
+    expect(typo.body.error.message).toContain('prioirty');
+    const number = await agent.get('/tickets/abc');
+    expect(number.body.error).toMatchObject({ field: 'number', message: 'number: must be a ticket number, like 1042' });
+    const flag = await agent.raw('POST', '/tickets/1001/comments', { body: form({ body: 'x', internal: 'yes' }) });
+    expect(flag.body.error.message).toBe('internal: must be true or false');
+    const repeated = await agent.get('/tickets?status=new&status=open&per_page=1');
+    expect(repeated.status).toBe(200);
+  });
+
+  it('drops NUL characters instead of failing on them, and ignores an empty file input', async () => {
+    const agent = apiClient(app.baseUrl, a.agent.key);
+    const res = await agent.raw('POST', '/tickets', { body: form({ subject: 'Null\u0000byte', description: 'a\u0000b', file: '' }) });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body).toMatchObject({ subject: 'Nullbyte', description: 'ab' });
   });
 
   it('answers unknown, missing and revoked keys with 401', async () => {

@@ -124,6 +124,14 @@ describe('jobs that can never succeed', () => {
     expect((await Job.fromId(app.rt.intakeQueue, result.jobId))!.attemptsMade).toBeGreaterThanOrEqual(1);
   });
 
+  it('fail at once when the database refuses the data itself (an organization that is gone)', async () => {
+    const result = await producer.submitAndWait(emailEvent('<orphan@example.com>', { organizationId: '01234567-89ab-7def-8123-456789abcdef' }), 10_000);
+    expect(result).toMatchObject({ state: 'failed' });
+    if (result.state !== 'failed') return;
+    expect(result.reason).toMatch(/^(not_found|invalid): /);
+    expect((await Job.fromId(app.rt.intakeQueue, result.jobId))!.attemptsMade).toBe(1);
+  });
+
   it('refuses an event that does not match the intake schema, without retrying', async () => {
     const job = await app.rt.intakeQueue.add('intake', { event: { organizationId: 'nope' } as never }, { attempts: 5 });
     const state = await until(() => job.getState(), (s) => s === 'failed');

@@ -26,6 +26,9 @@ describe('file names', () => {
     expect(cleanFilename('C:\\Users\\me\\отчёт.pdf')).toBe('отчёт.pdf');
     expect(cleanFilename('a\u0000b\nc.txt')).toBe('abc.txt');
     expect(cleanFilename('..')).toBe('attachment');
+    const long = cleanFilename(`${'очень длинное имя '.repeat(20)}.pdf`);
+    expect(long.length).toBe(255);
+    expect(long.endsWith('.pdf')).toBe(true);
   });
   it('are sent as RFC 6266 attachment with a UTF-8 name', () => {
     expect(contentDisposition('отчёт "1".pdf')).toBe(`attachment; filename="_____ _1_.pdf"; filename*=UTF-8''%D0%BE%D1%82%D1%87%D1%91%D1%82%20%221%22.pdf`);

@@ -67,7 +67,7 @@ describe('planTicketUpdate', () => {
     }
   });
   it('refuses setting a ticket back to new', () => {
-    expect(kindOf(() => planTicketUpdate(ticket(), { status: 'new' }, agent))).toBe('invalid');
+    expect(kindOf(() => planTicketUpdate(ticket(), { status: 'new' }, agent))).toBe('conflict');
   });
   it('lets a customer close or reopen, nothing else', () => {
     expect(kindOf(() => planTicketUpdate(ticket(), { status: 'closed' }, customer))).toBeUndefined();

@@ -10,7 +10,7 @@ export function attachmentRoutes(deps: ApiDeps): Router {
   const router = new Router();
   router.get('/attachments/:id', async (ctx) => {
     const caller = ctx.state.actor as ApiCaller;
-    const id = validate(z.string().uuid('must be an attachment id'), ctx.params.id);
+    const id = validate(z.string().uuid('must be an attachment id'), ctx.params.id, 'id');
     const file = await deps.queries.attachment(caller, id);
     if (!file) throw new HttpError(404, 'not_found', 'No such attachment.');
     ctx.set('Content-Type', file.contentType);

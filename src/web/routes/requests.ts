@@ -35,7 +35,7 @@ export function requestRoutes(deps: ApiDeps): Router {
       return;
     }
     ctx.status = 202;
-    ctx.body = { status: 'pending', state: job.state };
+    ctx.body = { status: 'pending', state: job.state, ...(job.reason ? { last_error: job.reason } : {}) };
   });
   return router;
 }

@@ -32,7 +32,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
 
   router.post('/tickets/:number/comments', async (ctx) => {
     const caller = actorOf(ctx);
-    const number = validate(ticketNumberParam, ctx.params.number);
+    const number = validate(ticketNumberParam, ctx.params.number, 'number');
     const ticket = await deps.queries.get(caller, number);
     if (!ticket) throw notFound(number);
     const payload = await readPayload(ctx, deps.storage, limits);
@@ -59,7 +59,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
 
   router.get('/tickets/:number', async (ctx) => {
     const caller = actorOf(ctx);
-    const number = validate(ticketNumberParam, ctx.params.number);
+    const number = validate(ticketNumberParam, ctx.params.number, 'number');
     const q = validate(pageQuery, ctx.query);
     const ticket = await deps.queries.get(caller, number);
     if (!ticket) throw notFound(number);
@@ -70,7 +70,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
   router.get('/tickets/:number/events', async (ctx) => {
     const caller = actorOf(ctx);
     if (caller.role === 'customer') throw new HttpError(403, 'forbidden', 'The audit trail is for agents and admins.');
-    const number = validate(ticketNumberParam, ctx.params.number);
+    const number = validate(ticketNumberParam, ctx.params.number, 'number');
     const q = validate(pageQuery, ctx.query);
     const ticket = await deps.queries.get(caller, number);
     if (!ticket) throw notFound(number);
@@ -80,7 +80,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
 
   router.patch('/tickets/:number', async (ctx) => {
     const caller = actorOf(ctx);
-    const number = validate(ticketNumberParam, ctx.params.number);
+    const number = validate(ticketNumberParam, ctx.params.number, 'number');
     const body = validate(patchTicketBody, readJsonObject(ctx));
     const { ticketId, notificationIds } = await deps.updates.update(caller, number, {
       status: body.status,
