@@ -10,8 +10,6 @@ export function createRedis(url: string, use: 'producer' | 'blocking', name: str
   const common: RedisOptions = {
     connectionName: name,
     lazyConnect: false,
-    // Commands issued in the same tick (many requests, many jobs at once) go out in one socket write.
-    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(200 * 2 ** Math.min(times, 6), 5000),
   };
   const options: RedisOptions = use === 'producer'
