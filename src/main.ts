@@ -75,5 +75,10 @@ async function shutdown(signal: string): Promise<void> {
   logger.flush();
   process.exit(0);
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+const onSignal = (signal: string) => shutdown(signal).catch((err: unknown) => {
+  logger.error({ err: String(err) }, 'shutdown failed');
+  logger.flush();
+  process.exit(1);
+});
+process.on('SIGTERM', () => void onSignal('SIGTERM'));
+process.on('SIGINT', () => void onSignal('SIGINT'));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNELS, IDENTITY_KINDS, LOCALES, PRIORITIES, VISIBILITIES } from './vocabulary.ts';
+import { CHANNELS, IDENTITY_KINDS, LOCALES, PRIORITIES, VISIBILITIES, normalizeAddress } from './vocabulary.ts';
 
 /**
  * A file that a channel has already put into attachment storage. Intake events carry references, never
@@ -41,7 +41,7 @@ export const intakeEventSchema = z.object({
     address: z.string().min(1).max(320),
     name: text(200).optional(),
     locale: z.enum(LOCALES).optional(),
-  }),
+  }).refine((s) => normalizeAddress(s.kind, s.address).length > 0, { message: 'the address is empty once normalized', path: ['address'] }),
   /**
    * Set only by channels that authenticated a user of the organization (the API key's owner). Channels must
    * never derive it from unsigned data such as an email From header.

@@ -26,6 +26,9 @@ export function decide(event: IntakeEvent, ctx: IntakeContext): IntakeDecision {
     throw forbidden('Only agents and admins can write internal notes.');
   }
   if (!ticket) {
+    if (author?.role === 'customer' && (event.fields.priority || event.fields.deadline)) {
+      throw forbidden('Customers cannot set the priority or the deadline; an agent triages the ticket.');
+    }
     const notifications: NotificationPlan[] = [];
     // The API caller already holds the answer; every other channel gets an acknowledgement.
     if (event.channel !== 'api') {

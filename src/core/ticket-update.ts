@@ -18,8 +18,10 @@ const STAFF_ONLY: ReadonlyArray<keyof TicketPatch> = ['priority', 'deadline', 'c
 const FIELD_NAMES: Record<keyof TicketPatch, string> = {
   status: 'status', priority: 'priority', deadline: 'deadline', categoryId: 'category', assigneeId: 'assignee',
 };
-/** A customer may close their ticket or reopen it, nothing else. */
-const CUSTOMER_STATUSES: readonly TicketStatus[] = ['closed', 'open'];
+/** A customer may close their ticket, or reopen one that was resolved or closed; nothing else. */
+function customerMayMove(from: TicketStatus, to: TicketStatus): boolean {
+  return to === 'closed' || (to === 'open' && (from === 'resolved' || from === 'closed'));
+}
 
 export interface UpdatePlan {
   changes: FieldChanges;
@@ -31,7 +33,7 @@ export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor:
   if (actor.role === 'customer') {
     const denied = STAFF_ONLY.filter((f) => patch[f] !== undefined);
     if (denied.length > 0) throw forbidden(`Customers cannot change the ${denied.map((f) => FIELD_NAMES[f]).join(', ')}.`);
-    if (patch.status !== undefined && patch.status !== ticket.status && !CUSTOMER_STATUSES.includes(patch.status)) {
+    if (patch.status !== undefined && patch.status !== ticket.status && !customerMayMove(ticket.status, patch.status)) {
       throw forbidden('Customers can only close or reopen their tickets.');
     }
   }

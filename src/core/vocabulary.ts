@@ -24,7 +24,11 @@ export type Locale = (typeof LOCALES)[number];
 export function normalizeAddress(kind: IdentityKind, address: string): string {
   const trimmed = address.trim();
   if (kind === 'email') return trimmed.toLowerCase();
-  if (kind === 'phone') return trimmed.replace(/[^\d+]/g, '');
+  if (kind === 'phone') {
+    // "+49 (30) 123-45" and "+4930 12345" are one number; a phone number has digits, at least five.
+    const normalized = trimmed.replace(/[^\d+]/g, '');
+    return normalized.replace(/\D/g, '').length >= 5 ? normalized : '';
+  }
   return trimmed;
 }
 

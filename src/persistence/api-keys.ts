@@ -51,20 +51,17 @@ export class ApiKeys {
   }
 
   async revoke(idOrPrefix: string): Promise<{ id: string; revokedAt: string }> {
-    return withSql(this.orm, async (sql) => {
-      const byId = /^[0-9a-f-]{36}$/i.test(idOrPrefix);
-      const rows = await sql.rows<{ id: string; revoked_at: Date }>(
-        `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-          WHERE ${byId ? 'id = $1::uuid' : 'prefix = $1'} RETURNING id, revoked_at`,
-        [idOrPrefix],
-      );
-      if (rows.length === 0) throw new DomainError('not_found', `No API key with id or prefix ${idOrPrefix}.`);
-      if (rows.length > 1) throw new DomainError('conflict', `Several keys start with ${idOrPrefix}; revoke by id.`);
-      const id = rows[0]!.id;
-      forgetApiKey(id);
-      await this.onRevoke?.(id).catch(() => undefined);
-      return { id, revokedAt: iso(rows[0]!.revoked_at) };
+    const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrPrefix);
+    const row = await withSql(this.orm, async (sql) => {
+      const matches = await sql.rows<{ id: string }>(`SELECT id FROM api_keys WHERE ${byId ? 'id = $1::uuid' : 'prefix = $1'}`, [idOrPrefix]);
+      if (matches.length === 0) throw new DomainError('not_found', `No API key with id or prefix ${idOrPrefix}.`);
+      if (matches.length > 1) throw new DomainError('conflict', `Several keys start with ${idOrPrefix}; revoke by id.`);
+      return sql.one<{ id: string; revoked_at: Date }>(
+        'UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id, revoked_at', [matches[0]!.id]);
     });
+    forgetApiKey(row!.id);
+    await this.onRevoke?.(row!.id).catch(() => undefined);
+    return { id: row!.id, revokedAt: iso(row!.revoked_at) };
   }
 
   /** The user a key belongs to; throws `unauthenticated` for an unknown or revoked key. */

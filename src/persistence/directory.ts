@@ -67,7 +67,7 @@ export class Directory {
   async user(ref: string, orgRef?: string): Promise<User> {
     const em = this.em();
     if (isUuid(ref)) {
-      const user = await em.findOne(UserSchema, { id: ref });
+      const user = await em.findOne(UserSchema, orgRef ? { id: ref, organization: (await this.organization(orgRef)).id } : { id: ref });
       if (user) return user;
     } else if (orgRef) {
       const org = await this.organization(orgRef);

@@ -22,12 +22,16 @@ export class SqlIntakeStore implements IntakeStore {
   constructor(private readonly orm: MikroORM) {}
 
   /** The sender's reporter and author, from the cache or the database. */
-  private async sender(sql: Sql, event: IntakeEvent): Promise<ResolvedSender & { cacheKey: string }> {
-    const cacheKey = SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
+  /**
+   * The sender's reporter and author, from the cache or the database. Inside a transaction the caller
+   * remembers the result itself after the commit, since a reporter made there is not visible before.
+   */
+  private async sender(sql: Sql, event: IntakeEvent, remember = true): Promise<ResolvedSender & { cacheKey: string }> {
+    const cacheKey = senderKey(event);
     const cached = this.senders.get(cacheKey);
     if (cached) return { ...cached, cacheKey };
     const resolved = await resolveSender(sql, event);
-    this.senders.set(cacheKey, resolved);
+    if (remember) this.senders.set(cacheKey, resolved);
     return { ...resolved, cacheKey };
   }
 
@@ -78,20 +82,22 @@ export class SqlIntakeStore implements IntakeStore {
   }
 
   private async addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
-    const cacheKey = SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
+    const cacheKey = senderKey(event);
     try {
-      return await this.writeMessage(event, decide);
+      const { outcome, sender } = await this.writeMessage(event, decide);
+      if (sender) this.senders.set(cacheKey, sender);
+      return outcome;
     } catch (err) {
       this.senders.delete(cacheKey);
       throw err;
     }
   }
 
-  private writeMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+  private writeMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<{ outcome: IntakeOutcome; sender?: ResolvedSender }> {
     return inTransaction(this.orm, async (sql) => {
       const seen = await findOutcome(sql, event.organizationId, event.channel, event.externalId);
-      if (seen) return { ...seen, created: false, notificationIds: [] };
-      const { reporterId, author } = await this.sender(sql, event);
+      if (seen) return { outcome: { ...seen, created: false, notificationIds: [] } };
+      const { reporterId, author } = await this.sender(sql, event, false);
       const row = await sql.one<TicketStateRow>(
         `SELECT ${TICKET_STATE_COLUMNS} FROM tickets WHERE organization_id = $1 AND number = $2 FOR UPDATE`,
         [event.organizationId, event.ticketNumber],
@@ -127,7 +133,7 @@ export class SqlIntakeStore implements IntakeStore {
           JSON.stringify({ messageId, visibility: event.visibility }),
         ],
       );
-      return {
+      const outcome: IntakeOutcome = {
         ticketId: ticket.id,
         ticketNumber: ticket.number,
         messageId,
@@ -136,11 +142,16 @@ export class SqlIntakeStore implements IntakeStore {
         requestHash: event.requestHash ?? null,
         notificationIds: notifications.map((n) => n.id),
       };
+      return { outcome, sender: { reporterId, author } };
     });
   }
 }
 
 type PlannedWithId = NotificationPlan & { id: string };
+
+function senderKey(event: IntakeEvent): string {
+  return SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
+}
 
 /**
  * Receipt, ticket, first message, attachments, audit event and notifications in one statement: atomic

@@ -62,6 +62,13 @@ export class NotificationStore {
     });
   }
 
+  /** Marks a notification whose job failed for good, unless something already settled it. */
+  giveUp(id: string, error: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(`UPDATE notifications SET status = 'failed', last_error = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`, [id, error]);
+    });
+  }
+
   noteAttempt(id: string, error: string): Promise<void> {
     return withSql(this.orm, async (sql) => {
       await sql.rows('UPDATE notifications SET attempts = attempts + 1, last_error = $2, updated_at = now() WHERE id = $1', [id, error]);

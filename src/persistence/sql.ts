@@ -83,6 +83,11 @@ export async function withSql<T>(orm: MikroORM, fn: (sql: Sql) => Promise<T>): P
   const client = await pool.acquireConnection();
   try {
     return await fn(wrap(client, !sharedSession.has(orm)));
+  } catch (err) {
+    if ((err as { rollbackFailed?: unknown } | null)?.rollbackFailed) {
+      (client as unknown as { __knex__disposed?: unknown }).__knex__disposed = err;
+    }
+    throw err;
   } finally {
     await pool.releaseConnection(client);
   }
@@ -97,7 +102,10 @@ export async function inTransaction<T>(orm: MikroORM, fn: (sql: Sql) => Promise<
       await sql.rows('COMMIT');
       return result;
     } catch (err) {
-      await sql.rows('ROLLBACK').catch(() => undefined);
+      await sql.rows('ROLLBACK').catch((rollbackFailed: unknown) => {
+        // Still in a failed transaction, or broken: knex's pool discards a connection marked disposed.
+        throw Object.assign(err as object, { rollbackFailed });
+      });
       throw err;
     }
   });

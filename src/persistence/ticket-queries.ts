@@ -34,11 +34,11 @@ export interface TicketFilter {
   perPage: number;
 }
 
-export const SORTS: Record<string, string> = {
+export const SORTS: Readonly<Record<string, string>> = Object.freeze({
   created_at: 't.created_at', updated_at: 't.updated_at', number: 't.number', deadline: 't.deadline',
   status: 't.status',
   priority: "array_position(ARRAY['low','normal','high','urgent']::text[], t.priority::text)",
-};
+});
 
 const VIEW_SELECT = `
   SELECT t.id, t.number, t.subject, t.description, t.status, t.priority, t.deadline, t.channel,
@@ -122,7 +122,8 @@ export class TicketQueries {
     }
     if (f.q) add(f.q, (p) => `t.search @@ websearch_to_tsquery('simple', ${p})`);
     const desc = f.sort.startsWith('-');
-    const column = SORTS[f.sort.replace(/^-/, '')] ?? SORTS.created_at!;
+    const key = f.sort.replace(/^-/, '');
+    const column = Object.hasOwn(SORTS, key) ? SORTS[key]! : SORTS.created_at!;
     params.push(f.perPage, (f.page - 1) * f.perPage);
     const rows = await withSql(this.orm, (sql) => sql.rows<ViewRow>(
       `${VIEW_SELECT.replace('SELECT t.id', 'SELECT count(*) OVER () AS total, t.id')}
@@ -166,12 +167,15 @@ export class TicketQueries {
     });
   }
 
-  async message(organizationId: string, messageId: string): Promise<MessageView | null> {
+  /** A message the actor may read (customers: public messages of their own tickets). */
+  async message(actor: Actor, messageId: string): Promise<MessageView | null> {
     return withSql(this.orm, async (sql) => {
+      const params: unknown[] = [messageId];
       const row = await sql.one<Record<string, unknown>>(
         `${MESSAGE_SELECT}
-          WHERE m.id = $1 AND m.organization_id = $2`,
-        [messageId, organizationId],
+           JOIN tickets t ON t.id = m.ticket_id
+          WHERE m.id = $1 AND ${visibility(actor, params)} ${actor.role === 'customer' ? "AND m.visibility = 'public'" : ''}`,
+        params,
       );
       return row ? toMessageView(row) : null;
     });

@@ -55,6 +55,8 @@ export function createApp(deps: AppDeps): Koa {
   api.get('/openapi.json', (ctx) => {
     ctx.body = openapi;
   });
+  // Only callers with a key get their bodies read.
+  api.use(requireApiKey(deps.keys));
   api.use(bodyParser({
     enableTypes: ['json'],
     jsonLimit: deps.config.jsonMaxBytes,
@@ -65,7 +67,6 @@ export function createApp(deps: AppDeps): Koa {
       throw new HttpError(400, 'malformed_json', `Malformed JSON: ${err.message}`);
     },
   }));
-  api.use(requireApiKey(deps.keys));
   for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), directoryRoutes(deps)]) {
     api.use(routes.routes(), routes.allowedMethods());
   }

@@ -41,6 +41,8 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       failed = true;
       ctx.req.unpipe(parser);
       ctx.req.resume();
+      // Ends the file part being written, so storage removes its partial file and nothing waits on it.
+      parser.destroy(err instanceof Error ? err : new Error(String(err)));
       reject(err);
     };
     let parser: busboy.Busboy;
@@ -48,13 +50,18 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       parser = busboy({
         headers: ctx.req.headers,
         defParamCharset: 'utf8',
-        limits: { files: limits.maxFiles, fields: 100, fieldSize: 200_000 },
+        // 400 000 bytes holds the 100 000 characters a text field may have, in any script.
+        limits: { files: limits.maxFiles, fields: 100, fieldSize: 400_000 },
       });
     } catch (err) {
       reject(new HttpError(400, 'malformed_multipart', `Malformed multipart body: ${(err as Error).message}`));
       return;
     }
-    parser.on('field', (name, value) => {
+    parser.on('field', (name, value, info) => {
+      if (info.valueTruncated) {
+        fail(new HttpError(413, 'too_large', `The field "${name}" is too long for a form field; send long text as JSON.`, name));
+        return;
+      }
       // A form's file input with no file chosen arrives as an empty part.
       if (value === '' && /^files?(\[\])?$/i.test(name)) return;
       // A JSON field named "payload" may carry the structured part of the request (e.g. a reporter object).
@@ -77,11 +84,14 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       put.catch(fail);
       stored.push(put);
     });
+    parser.on('fieldsLimit', () => fail(new HttpError(413, 'too_large', 'Too many form fields (at most 100).')));
     parser.on('filesLimit', () => fail(new HttpError(413, 'too_many_files', `At most ${limits.maxFiles} files per request.`, 'files')));
     parser.on('error', (err) => fail(new HttpError(400, 'malformed_multipart', `Malformed multipart body: ${(err as Error).message}`)));
     parser.on('close', () => {
       Promise.all(stored).then((files) => { if (!failed) resolve({ fields, files }); }, fail);
     });
+    // A client that goes away mid-upload must not leave a request (and a half-written file) waiting forever.
+    ctx.req.once('aborted', () => fail(new HttpError(400, 'aborted', 'The upload was interrupted.')));
     ctx.req.pipe(parser);
   });
 }

@@ -1,3 +1,4 @@
+import { ZodError } from 'zod';
 import { DomainError, type DomainErrorKind } from '../core/errors.ts';
 import { QueueUnavailableError } from '../workers/intake-producer.ts';
 import { isDatabaseUnavailable } from '../workers/retry-policy.ts';
@@ -32,6 +33,12 @@ export function toHttpError(err: unknown): HttpError | null {
     const [status, code] = STATUS_OF[err.kind];
     return new HttpError(status, code, err.message, err.field);
   }
+  if (err instanceof ZodError) {
+    // An intake event the edge let through but the core's schema refuses: still the client's input.
+    const issue = err.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    return new HttpError(422, 'invalid_field', field ? `${field}: ${issue?.message}` : (issue?.message ?? 'invalid input'), field || undefined);
+  }
   if (err instanceof QueueUnavailableError && err.inDoubt) {
     return new HttpError(503, 'outcome_unknown', 'The connection to the queue broke while this request was being queued, so it may or may not have been saved. Retry with the same Idempotency-Key: that cannot save it twice.', undefined, { 'Retry-After': '5' });
   }
@@ -47,4 +54,18 @@ export function toHttpError(err: unknown): HttpError | null {
     return new HttpError(status, status === 413 ? 'too_large' : 'bad_request', (err as Error).message);
   }
   return null;
+}
+
+/**
+ * What a client may learn from a job that failed: the worker records "<kind>: <message>" for the failures a
+ * client caused (domain rules); anything else stays in the logs and the failed-jobs list.
+ */
+export function failureToHttp(reason: string): HttpError {
+  const match = /^(invalid|not_found|forbidden|conflict|too_large|unauthenticated): (.*)$/s.exec(reason);
+  if (match) {
+    const [status, code] = STATUS_OF[match[1] as DomainErrorKind];
+    // A bracketed tail is for administrators (the database's own words), not for the client.
+    return new HttpError(status, code, match[2]!.replace(/\s*\[[\s\S]*\]$/, ''));
+  }
+  return new HttpError(500, 'intake_failed', 'The request could not be processed; it has been kept for an administrator to inspect and replay.');
 }

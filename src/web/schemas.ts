@@ -6,7 +6,12 @@ import { SORTS } from '../persistence/ticket-queries.ts';
 /** Request and query schemas of the REST API: validation at the edge, and the source of openapi.json. */
 
 const id = z.string().uuid();
-const isoDate = z.string().datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T17:00:00Z' });
+const isoDate = z.string()
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T17:00:00Z' })
+  .refine((s) => {
+    const year = new Date(s).getUTCFullYear();
+    return year >= 1970 && year <= 9999;
+  }, 'must be between the years 1970 and 9999');
 /** Multipart fields arrive as text; "true"/"false" are booleans there. */
 const flag = z.union(
   [z.boolean(), z.enum(['true', 'false', '1', '0', 'on']).transform((v) => v === 'true' || v === '1' || v === 'on')],
@@ -23,8 +28,9 @@ export const createTicketBody = z.strictObject({
   deadline: isoDate.optional(),
   /** Agents and admins may open a ticket on someone's behalf; without it the reporter is the key's owner. */
   reporter: z.strictObject({
-    email: z.string().email().optional(),
-    phone: z.string().regex(/^\+?[\d\s()-]{5,20}$/, 'must be a phone number').optional(),
+    email: z.string().max(320).email().optional(),
+    phone: z.string().regex(/^\+?[\d\s().-]{5,25}$/, 'must be a phone number')
+      .refine((p) => p.replace(/\D/g, '').length >= 5, 'must have at least 5 digits').optional(),
     name: z.string().max(200).optional(),
   }).refine((r) => r.email || r.phone, 'needs an email or a phone').optional(),
 });
@@ -63,7 +69,7 @@ export const listTicketsQuery = pageQuery.extend({
   object: id.optional(),
   service: id.optional(),
   q: z.string().trim().min(1).max(200).optional(),
-  sort: z.string().refine((s) => s.replace(/^-/, '') in SORTS, `must be one of ${Object.keys(SORTS).join(', ')}, optionally prefixed with - for descending`).default('-created_at'),
+  sort: z.string().refine((s) => Object.hasOwn(SORTS, s.replace(/^-/, '')), `must be one of ${Object.keys(SORTS).join(', ')}, optionally prefixed with - for descending`).default('-created_at'),
 });
 
 export const ticketNumberParam = z.string()

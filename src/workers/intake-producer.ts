@@ -130,6 +130,12 @@ export class IntakeProducer {
     });
   }
 
+  /** The request hash of the event a job holds, to tell a retry from a reused idempotency key. */
+  async storedRequestHash(jobId: string): Promise<string | null> {
+    const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
+    return job?.data.event.requestHash ?? null;
+  }
+
   /** Where a job stands, for requests answered 202. */
   async state(jobId: string): Promise<{ state: string; reason?: string; organizationId?: string; outcome?: IntakeOutcome }> {
     const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);

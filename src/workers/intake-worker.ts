@@ -9,7 +9,7 @@ import { IntakeService } from '../core/intake.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from './queues.ts';
-import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError } from './retry-policy.ts';
+import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError, permanentDatabaseReason } from './retry-policy.ts';
 
 export interface IntakeWorkerDeps {
   config: Config;
@@ -38,7 +38,7 @@ export function startIntakeWorker({ config, orm, logger, connection, notifyQueue
         return outcome;
       } catch (err) {
         if (err instanceof DomainError) throw new UnrecoverableError(`${err.kind}: ${err.message}`);
-        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(`invalid: ${(err as Error).message}`);
+        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(permanentDatabaseReason(err));
         if (isDatabaseUnavailable(err)) {
           log.warn({ jobId: job.id, err: String(err) }, 'database unavailable; pausing intake');
           await worker.rateLimit(databasePauseMs(config));

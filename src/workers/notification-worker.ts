@@ -9,7 +9,7 @@ import { NotificationStore } from '../persistence/notification-store.ts';
 import type { NotificationSenders } from './notification-senders.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type NotifyJobData } from './queues.ts';
-import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError } from './retry-policy.ts';
+import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError, permanentDatabaseReason } from './retry-policy.ts';
 
 export interface NotificationWorkerDeps {
   config: Config;
@@ -63,7 +63,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       try {
         return await deliver(job);
       } catch (err) {
-        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(`invalid: ${(err as Error).message}`);
+        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(permanentDatabaseReason(err));
         if (isDatabaseUnavailable(err)) {
           await worker.rateLimit(databasePauseMs(config));
           throw Worker.RateLimitError();
@@ -83,7 +83,13 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
     },
   );
-  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, attempt: job?.attemptsMade, reason: err.message }, 'notification job failed'));
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+    log.warn({ jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, 'notification job failed');
+    // Settled here, so that the sweeper does not keep offering a job BullMQ keeps as failed.
+    if (final) void store.giveUp(job.data.notificationId, err.message).catch((e) => log.warn({ err: String(e) }, 'could not mark notification failed'));
+  });
   worker.on('error', (err) => log.error({ err: String(err) }, 'notification worker error'));
   return worker;
 }

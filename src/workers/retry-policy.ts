@@ -54,3 +54,9 @@ export function isPermanentDatabaseError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code) && code !== '23505';
 }
+
+/** The failed-job reason for such an error: what a client may read first, the database's words after. */
+export function permanentDatabaseReason(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return `invalid: The data was refused by the database (SQLSTATE ${e.code}). [${e.message ?? ''}]`;
+}

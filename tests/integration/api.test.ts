@@ -185,6 +185,16 @@ describe('customers', () => {
     expect((await customer.patch('/tickets/1001', { status: 'closed' })).status).toBe(404);
   });
 
+  it('cannot set a deadline, nor reopen a ticket that is being worked on', async () => {
+    const customer = apiClient(app.baseUrl, a.customer.key);
+    expect((await customer.post('/tickets', { subject: 'x', deadline: '2027-01-01T00:00:00Z' })).status).toBe(403);
+    const { body: t } = await customer.post('/tickets', { subject: 'Keyboard sticky' });
+    await apiClient(app.baseUrl, a.agent.key).patch(`/tickets/${t.number}`, { status: 'in_progress' });
+    expect((await customer.patch(`/tickets/${t.number}`, { status: 'open' })).status).toBe(403);
+    await apiClient(app.baseUrl, a.agent.key).patch(`/tickets/${t.number}`, { status: 'resolved' });
+    expect((await customer.patch(`/tickets/${t.number}`, { status: 'open' })).body.status).toBe('open');
+  });
+
   it('cannot assign, change priority or read the audit trail, but can close their ticket', async () => {
     const customer = apiClient(app.baseUrl, a.customer.key);
     const { body: t } = await customer.post('/tickets', { subject: 'Mouse broken' });
@@ -291,6 +301,16 @@ describe('bad input changes nothing', () => {
     expect(res.body).toMatchObject({ subject: 'Nullbyte', description: 'ab' });
   });
 
+  it('refuses values Postgres could not take with a 422, not a 500', async () => {
+    const agent = apiClient(app.baseUrl, a.agent.key);
+    expect((await agent.get('/tickets?sort=constructor')).status).toBe(422);
+    const longEmail = await agent.post('/tickets', { subject: 'x', reporter: { email: `${'a'.repeat(330)}@example.com` } });
+    expect(longEmail.status).toBe(422);
+    expect(longEmail.body.error.field).toBe('reporter.email');
+    expect((await agent.post('/tickets', { subject: 'x', deadline: '0000-01-01T00:00:00Z' })).body.error.field).toBe('deadline');
+    expect((await agent.post('/tickets', { subject: 'x', reporter: { phone: '(((((' } })).status).toBe(422);
+  });
+
   it('answers unknown, missing and revoked keys with 401', async () => {
     expect((await apiClient(app.baseUrl).get('/tickets')).status).toBe(401);
     expect((await apiClient(app.baseUrl, 'hd_nope').get('/tickets')).status).toBe(401);
@@ -354,6 +374,15 @@ describe('idempotency and waiting', () => {
     expect((await apiClient(app.baseUrl, a.admin.key).post('/tickets', { subject: 'Once only' }, key)).body.number).not.toBe(first.body.number);
   });
 
+  it('refuses a reused Idempotency-Key with another body even while the first is still queued', async () => {
+    const agent = apiClient(app.baseUrl, a.agent.key);
+    const key = { 'Idempotency-Key': 'queued-twice', Prefer: 'respond-async' };
+    expect((await agent.post('/tickets', { subject: 'First body' }, key)).status).toBe(202);
+    const second = await agent.post('/tickets', { subject: 'Second body' }, key);
+    expect(second.status).toBe(422);
+    expect(second.body.error.code).toBe('idempotency_key_reused');
+  });
+
   it('answers 202 with a link when asked to respond async, and the link gives the result', async () => {
     const agent = apiClient(app.baseUrl, a.agent.key);
     const res = await agent.post('/tickets', { subject: 'Later please' }, { Prefer: 'respond-async' });
@@ -371,6 +400,8 @@ describe('idempotency and waiting', () => {
     expect(body).toMatchObject({ status: 'committed', ticket: { subject: 'Later please' } });
     const elsewhere = await fetch(`${app.baseUrl}${link}`, { headers: { authorization: `Bearer ${b.agent.key}` } });
     expect(elsewhere.status).toBe(404);
+    const colleague = await fetch(`${app.baseUrl}${link}`, { headers: { authorization: `Bearer ${a.customer.key}` } });
+    expect(colleague.status).toBe(404);
   });
 });
 

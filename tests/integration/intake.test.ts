@@ -33,9 +33,11 @@ function recordingSender(kind: 'email' | 'telegram'): NotificationSender {
 }
 
 beforeAll(async () => {
-  app = await startTestApp({ web: false });
+  app = await startTestApp({ web: false, env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' } });
   app.rt.senders.register(recordingSender('email'));
   app.rt.senders.register(recordingSender('telegram'));
+  // A channel that is down for good: every try fails with an error worth retrying.
+  app.rt.senders.register({ kind: 'slack', async send() { throw new Error('slack is down'); } });
   seed = await seedOrganization(app);
   const redis = createRedis(app.rt.redisUrl, 'blocking', 'test-events');
   events = new QueueEvents(QUEUES.intake, { connection: redis, prefix: app.config.queuePrefix });
@@ -165,6 +167,13 @@ describe('notifications', () => {
     expect(row).toEqual({ status: 'sent', delivered_kind: 'telegram', delivered_address: '4242' });
     const [identity] = await query(app.db.url, `SELECT deliverable, undeliverable_reason FROM reporter_identities WHERE address = 'two@bounce'`);
     expect(identity).toEqual({ deliverable: false, undeliverable_reason: 'mailbox does not exist' });
+  });
+
+  it('are marked failed, not left pending, when their channel fails on every try', async () => {
+    const result = await producer.submitAndWait(emailEvent('<slack@example.com>', { channel: 'slack', sender: { kind: 'slack', address: 'U123' }, subject: 'Via Slack' }), 10_000);
+    expect(result.state).toBe('committed');
+    const [row] = await until(() => query(app.db.url, `SELECT status, attempts, last_error FROM notifications WHERE payload->>'subject' = 'Via Slack'`), (r) => r[0]?.status !== 'pending', 15_000);
+    expect(row).toMatchObject({ status: 'failed', last_error: 'slack is down' });
   });
 
   it('are recorded when no channel can reach the recipient yet', async () => {

@@ -26,7 +26,18 @@ export type ApiCaller = Actor & { name: string };
  * id when the client sent none (then every request is new).
  */
 export function apiExternalId(caller: ApiCaller, idempotencyKey: string | undefined): string {
-  return idempotencyKey ? `key/${caller.userId}/${idempotencyKey}` : `req/${uuidv7()}`;
+  return idempotencyKey ? `key/${caller.userId}/${idempotencyKey}` : `req/${caller.userId}/${uuidv7()}`;
+}
+
+/** The public id of a request answered 202; only its own user can follow it. */
+export function encodeRequestId(externalId: string): string {
+  return Buffer.from(externalId, 'utf8').toString('base64url');
+}
+
+/** The external id behind a request id, when it belongs to `caller`. */
+export function decodeRequestId(caller: ApiCaller, requestId: string): string | null {
+  const externalId = Buffer.from(requestId, 'base64url').toString('utf8');
+  return externalId.startsWith(`key/${caller.userId}/`) || externalId.startsWith(`req/${caller.userId}/`) ? externalId : null;
 }
 
 /** A fingerprint of what was asked, to tell a retry (same body) from a reused key (different body). */

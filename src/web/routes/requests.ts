@@ -1,19 +1,16 @@
 import Router from '@koa/router';
-import type { ApiCaller } from '../../channels/api/inbound.ts';
+import { decodeRequestId, type ApiCaller } from '../../channels/api/inbound.ts';
 import { intakeJobId } from '../../workers/queues.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError, failureToHttp } from '../http-error.ts';
 import type { ApiDeps } from './deps.ts';
-import { failureToHttp } from './tickets.ts';
-
-export const encodeRequestId = (externalId: string) => Buffer.from(externalId, 'utf8').toString('base64url');
 
 /** Where a request answered 202 stands: committed (with the result), pending, or failed (with the reason). */
 export function requestRoutes(deps: ApiDeps): Router {
   const router = new Router();
   router.get('/requests/:id', async (ctx) => {
     const caller = ctx.state.actor as ApiCaller;
-    const externalId = Buffer.from(ctx.params.id!, 'base64url').toString('utf8');
-    if (!/^(req|key)\//.test(externalId)) throw new HttpError(404, 'not_found', 'No such request.');
+    const externalId = decodeRequestId(caller, ctx.params.id!);
+    if (!externalId) throw new HttpError(404, 'not_found', 'No such request.');
     const outcome = await deps.intakeStore.findOutcome(caller.organizationId, 'api', externalId);
     if (outcome) {
       const ticket = await deps.queries.getById(caller.organizationId, outcome.ticketId);
@@ -23,7 +20,7 @@ export function requestRoutes(deps: ApiDeps): Router {
       ctx.body = {
         status: 'committed',
         ticket: outcome.openedTicket ? ticket : { number: ticket.number },
-        ...(outcome.openedTicket ? {} : { message: await deps.queries.message(caller.organizationId, outcome.messageId) }),
+        ...(outcome.openedTicket ? {} : { message: await deps.queries.message(caller, outcome.messageId) }),
       };
       return;
     }
@@ -35,7 +32,9 @@ export function requestRoutes(deps: ApiDeps): Router {
       return;
     }
     ctx.status = 202;
-    ctx.body = { status: 'pending', state: job.state, ...(job.reason ? { last_error: job.reason } : {}) };
+    // A job being retried tells why its last try failed, in the words a client may see.
+    const last = job.reason ? failureToHttp(job.reason) : undefined;
+    ctx.body = { status: 'pending', state: job.state, ...(last ? { last_error: last.message } : {}) };
   });
   return router;
 }

@@ -1,15 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { commentEvent, requestHash, apiExternalId, ticketEvent, type ApiCaller } from '../../channels/api/inbound.ts';
+import { apiExternalId, commentEvent, encodeRequestId, requestHash, ticketEvent, type ApiCaller } from '../../channels/api/inbound.ts';
 import type { IntakeOutcome } from '../../core/intake-event.ts';
 import { missingReferences } from '../../persistence/ticket-queries.ts';
 import { enqueueNotifications } from '../../workers/notify-producer.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { readJsonObject, readPayload, validate } from '../body.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError, failureToHttp } from '../http-error.ts';
 import { createCommentBody, createTicketBody, listTicketsQuery, pageQuery, patchTicketBody, ticketNumberParam } from '../schemas.ts';
 import type { ApiDeps } from './deps.ts';
-import { encodeRequestId } from './requests.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
@@ -24,6 +23,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
     if (caller.role === 'customer') {
       if (body.reporter) throw new HttpError(403, 'forbidden', 'Customers open tickets for themselves; "reporter" is for agents and admins.', 'reporter');
       if (body.priority) throw new HttpError(403, 'forbidden', 'Customers cannot set the priority; an agent triages the ticket.', 'priority');
+      if (body.deadline) throw new HttpError(403, 'forbidden', 'Customers cannot set the deadline; an agent agrees it.', 'deadline');
     }
     const missing = await missingReferences(deps.orm, caller.organizationId, body);
     if (missing.length > 0) throw new HttpError(422, 'invalid_field', `${missing[0]}: no such ${missing[0]} in this organization`, missing[0]);
@@ -114,6 +114,10 @@ export function ticketRoutes(deps: ApiDeps): Router {
     }
     const wantsAsync = /respond-async/i.test(ctx.get('prefer'));
     const result = await deps.producer.submitAndWait(build(externalId, hash), wantsAsync ? 0 : deps.config.intakeWaitMs);
+    // The same key may still be queued with another body: BullMQ kept the first job and dropped this one.
+    if (key && result.state === 'pending' && (await deps.producer.storedRequestHash(result.jobId)) !== hash) {
+      throw reusedKey();
+    }
     await answer(ctx, caller, result, hash, externalId, false);
   }
 
@@ -127,9 +131,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
     }
     if (result.state === 'failed') throw failureToHttp(result.reason);
     const outcome: IntakeOutcome = result.outcome;
-    if (outcome.requestHash && outcome.requestHash !== hash) {
-      throw new HttpError(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.');
-    }
+    if (outcome.requestHash && outcome.requestHash !== hash) throw reusedKey();
     if (replayed || !outcome.created) ctx.set('Idempotent-Replayed', 'true');
     ctx.status = 201;
     if (outcome.openedTicket) {
@@ -137,11 +139,15 @@ export function ticketRoutes(deps: ApiDeps): Router {
       ctx.body = await deps.queries.getById(caller.organizationId, outcome.ticketId);
     } else {
       ctx.set('Location', `/api/v1/tickets/${outcome.ticketNumber}`);
-      ctx.body = { ticket: outcome.ticketNumber, ...(await deps.queries.message(caller.organizationId, outcome.messageId)) };
+      ctx.body = { ticket: outcome.ticketNumber, ...(await deps.queries.message(caller, outcome.messageId)) };
     }
   }
 
   return router;
+}
+
+function reusedKey(): HttpError {
+  return new HttpError(422, 'idempotency_key_reused', 'This Idempotency-Key was already used with a different request body. Use a new key for a new request.');
 }
 
 function actorOf(ctx: Context): ApiCaller {
@@ -150,12 +156,4 @@ function actorOf(ctx: Context): ApiCaller {
 
 function notFound(number: number): HttpError {
   return new HttpError(404, 'not_found', `Ticket #${number} does not exist.`);
-}
-
-/** A job failed for good carries "<kind>: <message>" from the worker. */
-export function failureToHttp(reason: string): HttpError {
-  const match = /^(invalid|not_found|forbidden|conflict|too_large): (.*)$/s.exec(reason);
-  const status = { invalid: 422, not_found: 404, forbidden: 403, conflict: 409, too_large: 413 } as const;
-  if (match) return new HttpError(status[match[1] as keyof typeof status], match[1]!, match[2]!);
-  return new HttpError(500, 'intake_failed', `The request could not be processed: ${reason}`);
 }
