@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './config/index.ts';
-import { withSql } from './persistence/sql.ts';
+import { countOrganizations } from './persistence/directory.ts';
 import { createLogger } from './runtime/logger.ts';
 import { startRuntime, startWeb, startWorkers, stopRuntime, type WebServer, type Workers } from './runtime/runtime.ts';
 
@@ -46,8 +46,7 @@ try {
 }
 if (web) {
   console.error(`Helpdesk is running: http://localhost:${web.port}/api/v1/openapi.json`);
-  const organizations = await withSql(runtime.orm, (sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM organizations')).catch(() => undefined);
-  if (organizations && Number(organizations.n) === 0) {
+  if ((await countOrganizations(runtime.orm).catch(() => -1)) === 0) {
     console.error('No organization yet. In another terminal: npm run cli -- org create --name "Acme", then a user and an API key (README, "Walk-through").');
   }
 }

@@ -29,7 +29,7 @@ function env(): Config {
 /** Opens the database (embedded when DATABASE_URL is unset), runs `fn`, closes everything. */
 async function withDatabase<T>(fn: (orm: MikroORM) => Promise<T>, opts: { checkSchema?: boolean } = {}): Promise<T> {
   const config = env();
-  const logger = createLogger({ logLevel: process.env.LOG_LEVEL ?? 'warn' }, 2);
+  const logger = createLogger(config, 2);
   const closers: Runtime['closers'] = [];
   if (!config.databaseUrl) {
     // Said every time: a terminal without the server's DATABASE_URL would otherwise edit another database.
@@ -45,7 +45,7 @@ async function withDatabase<T>(fn: (orm: MikroORM) => Promise<T>, opts: { checkS
 
 async function withQueue<T>(name: string, fn: (queue: Queue) => Promise<T>): Promise<T> {
   const config = env();
-  const logger = createLogger({ logLevel: process.env.LOG_LEVEL ?? 'warn' }, 2);
+  const logger = createLogger(config, 2);
   const closers: Runtime['closers'] = [];
   try {
     const url = await resolveRedis(config, logger, closers);

@@ -106,6 +106,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   });
 }
-
-/** The variables and their documentation, for the README table and `cli config`. */
-export const configVariables = Object.keys(envSchema.shape);

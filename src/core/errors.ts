@@ -14,14 +14,7 @@ export class DomainError extends Error {
     super(message);
     this.name = 'DomainError';
   }
-
-  /** A retry cannot make this operation succeed. */
-  get permanent(): boolean {
-    return true;
-  }
 }
 
 export const invalid = (field: string, message: string) => new DomainError('invalid', message, field);
-export const notFound = (message: string) => new DomainError('not_found', message);
 export const forbidden = (message: string) => new DomainError('forbidden', message);
-export const conflict = (message: string, field?: string) => new DomainError('conflict', message, field);

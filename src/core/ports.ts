@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { IntakeEvent, IntakeOutcome, StoredFile } from './intake-event.ts';
 import type { NotificationPlan } from './notifications.ts';
 import type { TicketStatus } from './ticket-status.ts';
-import type { Channel, IdentityKind, Priority, Role, Visibility } from './vocabulary.ts';
+import type { Channel, IdentityKind, Priority, Role } from './vocabulary.ts';
 
 /** Where attachment bytes live. Local disk by default; an object store can implement the same. */
 export interface AttachmentStorage {
@@ -94,5 +94,3 @@ export class DeliveryError extends Error {
     this.name = 'DeliveryError';
   }
 }
-
-export type { Visibility };

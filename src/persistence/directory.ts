@@ -112,6 +112,31 @@ export class Directory {
   }
 }
 
+/** What the API lists of an organization's directory, and the columns it shows. */
+const LISTS = {
+  users: `SELECT count(*) OVER () AS total, id, email, name, role, locale, created_at
+            FROM users WHERE organization_id = $1 ORDER BY name, id`,
+  categories: `SELECT count(*) OVER () AS total, id, parent_id AS parent, name
+                 FROM categories WHERE organization_id = $1 ORDER BY parent_id NULLS FIRST, name, id`,
+  services: `SELECT count(*) OVER () AS total, id, name, description
+               FROM services WHERE organization_id = $1 ORDER BY name, id`,
+  objects: `SELECT count(*) OVER () AS total, id, name, kind, address, description
+              FROM objects WHERE organization_id = $1 ORDER BY name, id`,
+} as const;
+export type DirectoryList = keyof typeof LISTS;
+
+/** One page of users, categories, services or objects of an organization, and how many there are. */
+export async function listDirectory(orm: MikroORM, list: DirectoryList, organizationId: string, page: number, perPage: number) {
+  const rows = await withSql(orm, (sql) => sql.rows<Record<string, unknown> & { total: string }>(
+    `${LISTS[list]} LIMIT $2 OFFSET $3`, [organizationId, perPage, (page - 1) * perPage]));
+  return { data: rows.map(({ total: _total, ...row }) => row), total: rows[0] ? Number(rows[0].total) : 0 };
+}
+
+export async function countOrganizations(orm: MikroORM): Promise<number> {
+  const row = await withSql(orm, (sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM organizations'));
+  return Number(row?.n ?? 0);
+}
+
 async function flushUnique(em: EntityManager, message: string): Promise<void> {
   try {
     await em.flush();

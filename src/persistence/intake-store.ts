@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../core/errors.ts';
 import type { IntakeEvent, IntakeOutcome } from '../core/intake-event.ts';
 import type { NotificationPlan } from '../core/notifications.ts';
-import type { Actor, IntakeContext, IntakeDecision, IntakeStore, TicketState } from '../core/ports.ts';
+import type { Actor, IntakeContext, IntakeDecision, IntakeStore } from '../core/ports.ts';
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
@@ -311,5 +311,3 @@ function creationChanges(event: IntakeEvent, decision: IntakeDecision): Record<s
   }
   return changes;
 }
-
-export type { TicketState };

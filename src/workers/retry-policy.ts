@@ -10,8 +10,8 @@ export function jobOptions(config: Config): JobsOptions {
   return {
     attempts: config.jobAttempts,
     backoff: { type: 'capped' },
-    // Kept an hour so that a repeated enqueue of the same id is recognized by BullMQ too; the database
-    // receipt guards after that.
+    // Kept (up to an hour, at most the last 50 000) so that BullMQ recognizes a repeated enqueue of the same
+    // id; beyond that the database receipt is what refuses the duplicate.
     removeOnComplete: { age: 3600, count: 50_000 },
     // Failed jobs stay for inspection and replay (`npm run cli -- jobs failed`), for 30 days.
     removeOnFail: { age: 30 * 24 * 3600 },

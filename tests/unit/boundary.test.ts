@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /** The core speaks the domain only: no channel, web, worker, persistence, ORM or vendor SDK. */
-const FORBIDDEN = /from ['"](?:(?:\.\.\/)+(?:channels|web|workers|persistence|runtime|storage|cli)\/|telegraf|@slack\/|imapflow|nodemailer|koa|@koa\/|bullmq|ioredis|pg|@mikro-orm\/|pino)/;
+const FORBIDDEN = /(?:from|import\()\s*['"](?:(?:\.\.\/)+(?:channels|web|workers|persistence|runtime|storage|cli|config)\/|telegraf|@slack\/|imapflow|nodemailer|koa|@koa\/|bullmq|ioredis|pg|@mikro-orm\/|pino)/;
 
 function files(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
