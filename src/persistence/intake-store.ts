@@ -2,12 +2,12 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../core/errors.ts';
 import type { IntakeEvent, IntakeOutcome } from '../core/intake-event.ts';
-import type { NotificationPlan } from '../core/notifications.ts';
 import type { Actor, IntakeContext, IntakeDecision, IntakeStore } from '../core/ports.ts';
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
 import { SenderCache, type ResolvedSender } from './sender-cache.ts';
+import { insertAttachments, insertEvent, insertNotifications, notificationsJson, withIds } from './ticket-writes.ts';
 import { ensureTicketNumberSequence, isMissingSequence, ticketNumberSequence } from './ticket-numbers.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
 
@@ -147,7 +147,6 @@ export class SqlIntakeStore implements IntakeStore {
   }
 }
 
-type PlannedWithId = NotificationPlan & { id: string };
 
 function senderKey(event: IntakeEvent): string {
   return SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
@@ -258,47 +257,6 @@ async function resolveSender(sql: Sql, event: IntakeEvent): Promise<{ reporterId
 
 function attachmentsJson(event: IntakeEvent): string {
   return JSON.stringify(event.attachments.map((a) => ({ id: uuidv7(), ...a })));
-}
-
-/** SQL that inserts the attachments given as a JSON array, for the message row of `source`. */
-function insertAttachments(org: string, ticket: string, source: string, json: string): string {
-  return `INSERT INTO attachments (id, organization_id, ticket_id, message_id, filename, content_type, size, sha256, storage_key)
-          SELECT a.id, ${org}, ${ticket}, ${source}.id, a.filename, a."contentType", a.size, a.sha256, a."storageKey"
-            FROM ${source}, jsonb_to_recordset(${json}::jsonb)
-                 AS a(id uuid, filename text, "contentType" text, size bigint, sha256 text, "storageKey" text)
-          RETURNING id`;
-}
-
-function insertEvent(org: string, ticket: string, user: string, reporter: string, channel: string, kind: string, changes: string, from: string): string {
-  return `INSERT INTO ticket_events (id, organization_id, ticket_id, actor_user_id, actor_reporter_id, channel, kind, changes)
-          SELECT gen_random_uuid(), ${org}, ${ticket}, ${user}::uuid, ${reporter}::uuid, ${channel}, ${kind}, ${changes}::jsonb
-            FROM ${from}
-          RETURNING id`;
-}
-
-function insertNotifications(org: string, ticket: string, json: string, from: string): string {
-  return `INSERT INTO notifications (id, organization_id, ticket_id, kind, recipient_reporter_id, recipient_user_id, preferred_kind, payload)
-          SELECT n.id, ${org}, ${ticket}, n.kind, n.reporter_id, n.user_id, n.preferred_kind, n.payload
-            FROM ${from}, jsonb_to_recordset(${json}::jsonb)
-                 AS n(id uuid, kind text, reporter_id uuid, user_id uuid, preferred_kind text, payload jsonb)
-          RETURNING id`;
-}
-
-function withIds(plans: NotificationPlan[]): PlannedWithId[] {
-  return plans.map((plan) => ({ ...plan, id: uuidv7() }));
-}
-
-function notificationsJson(plans: PlannedWithId[]): string {
-  return JSON.stringify(plans.map((plan) => {
-    return {
-      id: plan.id,
-      kind: plan.kind,
-      reporter_id: 'reporterId' in plan.recipient ? plan.recipient.reporterId : null,
-      user_id: 'userId' in plan.recipient ? plan.recipient.userId : null,
-      preferred_kind: plan.preferredKind,
-      payload: plan.payload,
-    };
-  }));
 }
 
 function creationChanges(event: IntakeEvent, decision: IntakeDecision): Record<string, { from: null; to: unknown }> {

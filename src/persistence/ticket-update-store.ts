@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { v7 as uuidv7 } from 'uuid';
 import { DomainError, invalid } from '../core/errors.ts';
 import type { Actor } from '../core/ports.ts';
 import { planTicketUpdate, type TicketPatch } from '../core/ticket-update.ts';
 import type { Channel } from '../core/vocabulary.ts';
 import { inTransaction } from './sql.ts';
+import { insertEvent, insertNotifications, notificationsJson, withIds } from './ticket-writes.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
 
 const COLUMN_OF: Record<keyof TicketPatch, string> = {
@@ -46,22 +46,16 @@ export class TicketUpdateStore {
         return `${COLUMN_OF[f]} = $${params.length}`;
       });
       await sql.rows(`UPDATE tickets SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, params);
+      const notifications = withIds(plan.notifications);
       await sql.rows(
-        `INSERT INTO ticket_events (id, organization_id, ticket_id, actor_user_id, channel, kind, changes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
-        [uuidv7(), actor.organizationId, ticket.id, actor.userId, channel, plan.changes.status ? 'status_changed' : 'updated', JSON.stringify(renamed(plan.changes))],
+        `WITH ticket AS (SELECT $1::uuid AS id),
+              audit AS (${insertEvent('$2', 'ticket.id', '$3', 'NULL', '$4', '$5', '$6', 'ticket')}),
+              notes AS (${insertNotifications('$2', 'ticket.id', '$7', 'ticket')})
+         SELECT 1`,
+        [ticket.id, actor.organizationId, actor.userId, channel, plan.changes.status ? 'status_changed' : 'updated',
+          JSON.stringify(renamed(plan.changes)), notificationsJson(notifications)],
       );
-      const notificationIds: string[] = [];
-      for (const n of plan.notifications) {
-        const id = uuidv7();
-        notificationIds.push(id);
-        await sql.rows(
-          `INSERT INTO notifications (id, organization_id, ticket_id, kind, recipient_reporter_id, recipient_user_id, preferred_kind, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
-          [id, actor.organizationId, ticket.id, n.kind, 'reporterId' in n.recipient ? n.recipient.reporterId : null,
-            'userId' in n.recipient ? n.recipient.userId : null, n.preferredKind, JSON.stringify(n.payload)],
-        );
-      }
+      const notificationIds = notifications.map((n) => n.id);
       return { ticketId: ticket.id, notificationIds };
     });
   }
