@@ -181,10 +181,8 @@ export async function startWorkers(rt: Runtime): Promise<Workers> {
   const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
   const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
   const stopSweeper = startNotificationSweeper({ config: rt.config, orm: rt.orm, logger: rt.logger, queue: rt.notifyQueue });
-  await Promise.all([intake.waitUntilReady(), notify.waitUntilReady()]);
-  rt.logger.info({ concurrency: rt.config.intakeConcurrency }, 'workers running');
   let stopped = false;
-  return {
+  const workers: Workers = {
     intake,
     notify,
     async stop(timeoutMs: number) {
@@ -205,6 +203,14 @@ export async function startWorkers(rt: Runtime): Promise<Workers> {
       workerRedis.disconnect();
     },
   };
+  try {
+    await Promise.all([intake.waitUntilReady(), notify.waitUntilReady()]);
+  } catch (err) {
+    await workers.stop(1000);
+    throw err;
+  }
+  rt.logger.info({ concurrency: rt.config.intakeConcurrency }, 'workers running');
+  return workers;
 }
 
 export async function stopRuntime(rt: Runtime): Promise<void> {

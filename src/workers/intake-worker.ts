@@ -3,13 +3,12 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
-import { DomainError } from '../core/errors.ts';
 import { intakeEventSchema } from '../core/intake-event.ts';
 import { IntakeService } from '../core/intake.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from './queues.ts';
-import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError, permanentDatabaseReason } from './retry-policy.ts';
+import { backoffDelay, retryDecision } from './retry-policy.ts';
 
 export interface IntakeWorkerDeps {
   config: Config;
@@ -37,11 +36,11 @@ export function startIntakeWorker({ config, orm, logger, connection, notifyQueue
           log.warn({ jobId: job.id, err: String(err) }, 'could not queue notifications; the sweeper will'));
         return outcome;
       } catch (err) {
-        if (err instanceof DomainError) throw new UnrecoverableError(`${err.kind}: ${err.message}`);
-        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(permanentDatabaseReason(err));
-        if (isDatabaseUnavailable(err)) {
-          log.warn({ jobId: job.id, err: String(err) }, 'database unavailable; pausing intake');
-          await worker.rateLimit(databasePauseMs(config));
+        const decision = retryDecision(err, config);
+        if (decision.action === 'fail') throw new UnrecoverableError(decision.reason);
+        if (decision.action === 'pause') {
+          log.warn({ jobId: job.id, err: String(err), pauseMs: decision.ms }, 'pausing intake');
+          await worker.rateLimit(decision.ms);
           throw Worker.RateLimitError();
         }
         throw err;

@@ -9,7 +9,7 @@ import { NotificationStore } from '../persistence/notification-store.ts';
 import type { NotificationSenders } from './notification-senders.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type NotifyJobData } from './queues.ts';
-import { backoffDelay, databasePauseMs, isDatabaseUnavailable, isPermanentDatabaseError, permanentDatabaseReason } from './retry-policy.ts';
+import { backoffDelay, retryDecision } from './retry-policy.ts';
 
 export interface NotificationWorkerDeps {
   config: Config;
@@ -63,13 +63,10 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       try {
         return await deliver(job);
       } catch (err) {
-        if (isPermanentDatabaseError(err)) throw new UnrecoverableError(permanentDatabaseReason(err));
-        if (isDatabaseUnavailable(err)) {
-          await worker.rateLimit(databasePauseMs(config));
-          throw Worker.RateLimitError();
-        }
-        if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
-          await worker.rateLimit(err.retryAfterMs);
+        const decision = retryDecision(err, config);
+        if (decision.action === 'fail') throw new UnrecoverableError(decision.reason);
+        if (decision.action === 'pause') {
+          await worker.rateLimit(decision.ms);
           throw Worker.RateLimitError();
         }
         throw err;

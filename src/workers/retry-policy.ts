@@ -1,5 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 import type { Config } from '../config/index.ts';
+import { DomainError } from '../core/errors.ts';
+import { DeliveryError } from '../core/ports.ts';
 
 /**
  * How jobs are retried, in one place. Failures that another try cannot fix fail at once (the processors
@@ -59,4 +61,24 @@ export function isPermanentDatabaseError(err: unknown): boolean {
 export function permanentDatabaseReason(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return `invalid: The data was refused by the database (SQLSTATE ${e.code}). [${e.message ?? ''}]`;
+}
+
+export type RetryDecision =
+  | { action: 'fail'; reason: string }
+  | { action: 'pause'; ms: number }
+  | { action: 'retry' };
+
+/**
+ * What a worker does with an error: fail the job for good (a rule was broken, the data is refused), pause
+ * the whole queue without spending attempts (the database is away, a channel asks to slow down), or retry
+ * the job with backoff. Pauses stay under half the job lock, so that jobs already fetched do not stall.
+ */
+export function retryDecision(err: unknown, config: Pick<Config, 'jobLockMs'>): RetryDecision {
+  if (err instanceof DomainError) return { action: 'fail', reason: `${err.kind}: ${err.message}` };
+  if (isPermanentDatabaseError(err)) return { action: 'fail', reason: permanentDatabaseReason(err) };
+  if (isDatabaseUnavailable(err)) return { action: 'pause', ms: databasePauseMs(config) };
+  if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
+    return { action: 'pause', ms: Math.min(err.retryAfterMs, Math.floor(config.jobLockMs / 2)) };
+  }
+  return { action: 'retry' };
 }
