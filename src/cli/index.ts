@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Queue } from 'bullmq';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -6,7 +7,8 @@ import { DomainError } from '../core/errors.ts';
 import { ROLES, type Role } from '../core/vocabulary.ts';
 import { ApiKeys } from '../persistence/api-keys.ts';
 import { migrate } from '../persistence/database.ts';
-import { Directory } from '../persistence/directory.ts';
+import { Directory, referencedStorageKeys } from '../persistence/directory.ts';
+import { sweepOrphanFiles } from '../storage/orphans.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { resolveDatabase, resolveRedis, type Runtime } from '../runtime/runtime.ts';
 import { QUEUES, apiKeyRevokedChannel } from '../workers/queues.ts';
@@ -158,6 +160,23 @@ program.command('object').command('create')
   .option('--description <text>', 'description', '')
   .action(async (opts: { org: string; name: string; kind: string; address: string; description: string }) => {
     await withDatabase(async (orm) => print(await new Directory(orm).createObject(opts.org, opts)));
+  });
+
+program.command('attachments').command('sweep')
+  .description('remove stored files that no attachment points to (refused or abandoned uploads)')
+  .option('--older-than-hours <n>', 'only files at least this old', (v) => Number.parseFloat(v), 24)
+  .option('--dry-run', 'count, remove nothing')
+  .action(async (opts: { olderThanHours: number; dryRun?: boolean }) => {
+    if (!(opts.olderThanHours >= 0)) throw new InvalidArgumentError('--older-than-hours must be a number of hours, 0 or more.');
+    const config = env();
+    await withDatabase(async (orm) => {
+      const root = path.join(config.dataDir, 'attachments');
+      const result = await sweepOrphanFiles(root, (keys) => referencedStorageKeys(orm, keys), opts.olderThanHours * 3_600_000, {
+        dryRun: opts.dryRun,
+        onProgress: (r) => process.stderr.write(`scanned ${r.scanned}, removed ${r.removed}\r`),
+      });
+      print({ root, dryRun: Boolean(opts.dryRun), ...result });
+    });
   });
 
 const jobs = program.command('jobs').description('queued work that failed for good: inspect and replay');

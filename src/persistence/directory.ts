@@ -132,6 +132,13 @@ export async function listDirectory(orm: MikroORM, list: DirectoryList, organiza
   return { data: rows.map(({ total: _total, ...row }) => row), total: rows[0] ? Number(rows[0].total) : 0 };
 }
 
+/** Which of these storage keys an attachment row points to. */
+export async function referencedStorageKeys(orm: MikroORM, keys: string[]): Promise<Set<string>> {
+  const rows = await withSql(orm, (sql) => sql.rows<{ storage_key: string }>(
+    'SELECT DISTINCT storage_key FROM attachments WHERE storage_key = ANY($1::text[])', [keys]));
+  return new Set(rows.map((r) => r.storage_key));
+}
+
 export async function countOrganizations(orm: MikroORM): Promise<number> {
   const row = await withSql(orm, (sql) => sql.one<{ n: string }>('SELECT count(*) AS n FROM organizations'));
   return Number(row?.n ?? 0);

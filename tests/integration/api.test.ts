@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { referencedStorageKeys } from '../../src/persistence/directory.ts';
+import { sweepOrphanFiles } from '../../src/storage/orphans.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntakeService } from '../../src/core/intake.ts';
 import { intakeEventSchema } from '../../src/core/intake-event.ts';
@@ -346,6 +349,21 @@ describe('bad input changes nothing', () => {
     });
     expect(tooMany.status).toBe(413);
     expect([await countRows('tickets'), await countRows('messages'), await countRows('attachments')]).toEqual(before);
+  });
+
+  it('leaves files of refused uploads for the sweep, which keeps every file an attachment uses', async () => {
+    const root = path.join(app.dataDir, 'attachments');
+    const orphan = await apiClient(app.baseUrl, a.customer.key).raw('POST', '/tickets', {
+      body: form({ subject: 'x', priority: 'urgent' }, [{ name: 'orphan.txt', content: 'refused upload' }]),
+    });
+    expect(orphan.status).toBe(403);
+    const result = await sweepOrphanFiles(root, (keys) => referencedStorageKeys(app.rt.orm, keys), 0);
+    expect(result.removed).toBeGreaterThanOrEqual(1);
+    expect(result.kept).toBeGreaterThanOrEqual(3);
+    const { body: t } = await apiClient(app.baseUrl, a.agent.key).get('/tickets/1002');
+    for (const file of t.messages.data[0].attachments) {
+      expect((await apiClient(app.baseUrl, a.agent.key).get(`/attachments/${file.id}`)).status).toBe(200);
+    }
   });
 
   it('answers an unknown route with a JSON 404', async () => {

@@ -13,11 +13,15 @@ export function databaseUrl(name: string, base = PG_ADMIN_URL): string {
 
 export interface TestDatabase { name: string; url: string; drop(): Promise<void> }
 
-/** A fresh database of its own for one test file, optionally migrated. */
-export async function createTestDatabase(opts: { migrated?: boolean } = {}): Promise<TestDatabase> {
+/**
+ * A fresh database of its own for one test file, optionally migrated; on the server at `adminUrl` (a
+ * superuser's connection string, default PG_ADMIN_URL).
+ */
+export async function createTestDatabase(opts: { migrated?: boolean; adminUrl?: string } = {}): Promise<TestDatabase> {
+  const adminUrl = opts.adminUrl ?? PG_ADMIN_URL;
   const name = `hd_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const url = databaseUrl(name);
+  await adminQuery(`CREATE DATABASE ${name}`, [], adminUrl);
+  const url = databaseUrl(name, adminUrl);
   if (opts.migrated !== false) {
     const orm = await openDatabase(url, 2);
     try {
@@ -26,11 +30,11 @@ export async function createTestDatabase(opts: { migrated?: boolean } = {}): Pro
       await orm.close();
     }
   }
-  return { name, url, drop: async () => { await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } };
+  return { name, url, drop: async () => { await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, [], adminUrl); } };
 }
 
-export async function adminQuery(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+export async function adminQuery(sql: string, params: unknown[] = [], adminUrl = PG_ADMIN_URL): Promise<pg.QueryResult> {
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
     return await client.query(sql, params);
