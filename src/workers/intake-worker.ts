@@ -8,7 +8,7 @@ import { IntakeService } from '../core/intake.ts';
 import { SqlIntakeStore } from '../persistence/intake-store.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from './queues.ts';
-import { backoffDelay, retryDecision } from './retry-policy.ts';
+import { rethrowByPolicy, workerOptions } from './retry-policy.ts';
 
 export interface IntakeWorkerDeps {
   config: Config;
@@ -36,26 +36,10 @@ export function startIntakeWorker({ config, orm, logger, connection, notifyQueue
           log.warn({ jobId: job.id, err: String(err) }, 'could not queue notifications; the sweeper will'));
         return outcome;
       } catch (err) {
-        const decision = retryDecision(err, config);
-        if (decision.action === 'fail') throw new UnrecoverableError(decision.reason);
-        if (decision.action === 'pause') {
-          log.warn({ jobId: job.id, err: String(err), pauseMs: decision.ms }, 'pausing intake');
-          await worker.rateLimit(decision.ms);
-          throw Worker.RateLimitError();
-        }
-        throw err;
+        return rethrowByPolicy(err, config, worker, (pauseMs) => log.warn({ jobId: job.id, err: String(err), pauseMs }, 'pausing intake'));
       }
     },
-    {
-      connection,
-      prefix: config.queuePrefix,
-      concurrency: config.intakeConcurrency,
-      lockDuration: config.jobLockMs,
-      stalledInterval: Math.max(1000, Math.floor(config.jobLockMs / 2)),
-      maxStalledCount: 3,
-      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
-      autorun: true,
-    },
+    workerOptions(config, connection, config.intakeConcurrency),
   );
   worker.on('failed', (job, err) => {
     if (!job) return;

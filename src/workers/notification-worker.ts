@@ -9,7 +9,7 @@ import { NotificationStore } from '../persistence/notification-store.ts';
 import type { NotificationSenders } from './notification-senders.ts';
 import { enqueueNotifications } from './notify-producer.ts';
 import { QUEUES, type NotifyJobData } from './queues.ts';
-import { backoffDelay, retryDecision } from './retry-policy.ts';
+import { rethrowByPolicy, workerOptions } from './retry-policy.ts';
 
 export interface NotificationWorkerDeps {
   config: Config;
@@ -63,22 +63,10 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       try {
         return await deliver(job);
       } catch (err) {
-        const decision = retryDecision(err, config);
-        if (decision.action === 'fail') throw new UnrecoverableError(decision.reason);
-        if (decision.action === 'pause') {
-          await worker.rateLimit(decision.ms);
-          throw Worker.RateLimitError();
-        }
-        throw err;
+        return rethrowByPolicy(err, config, worker);
       }
     },
-    {
-      connection,
-      prefix: config.queuePrefix,
-      concurrency: config.notifyConcurrency,
-      lockDuration: config.jobLockMs,
-      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
-    },
+    workerOptions(config, connection, config.notifyConcurrency),
   );
   worker.on('failed', (job, err) => {
     if (!job) return;

@@ -1,4 +1,5 @@
-import type { JobsOptions } from 'bullmq';
+import { UnrecoverableError, Worker, type JobsOptions, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import { DomainError } from '../core/errors.ts';
 import { DeliveryError } from '../core/ports.ts';
@@ -81,4 +82,29 @@ export function retryDecision(err: unknown, config: Pick<Config, 'jobLockMs'>): 
     return { action: 'pause', ms: Math.min(err.retryAfterMs, Math.floor(config.jobLockMs / 2)) };
   }
   return { action: 'retry' };
+}
+
+/** Throws what makes BullMQ carry out the decision for `err`: fail for good, pause the queue, or retry. */
+export async function rethrowByPolicy(err: unknown, config: Pick<Config, 'jobLockMs'>, worker: Worker, onPause?: (ms: number) => void): Promise<never> {
+  const decision = retryDecision(err, config);
+  if (decision.action === 'fail') throw new UnrecoverableError(decision.reason);
+  if (decision.action === 'pause') {
+    onPause?.(decision.ms);
+    await worker.rateLimit(decision.ms);
+    throw Worker.RateLimitError();
+  }
+  throw err;
+}
+
+/** The options every worker runs with: locks, stall detection and the backoff above. */
+export function workerOptions(config: Config, connection: Redis, concurrency: number): WorkerOptions {
+  return {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency,
+    lockDuration: config.jobLockMs,
+    stalledInterval: Math.max(1000, Math.floor(config.jobLockMs / 2)),
+    maxStalledCount: 3,
+    settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(config, attemptsMade) },
+  };
 }
