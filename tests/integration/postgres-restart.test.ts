@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, seedOrganization, startTestApp, type ApiResponse, type TestApp } from '../support/app.ts';
 import { createTestDatabase, query, type TestDatabase } from '../support/database.ts';
@@ -81,6 +82,7 @@ describe('Postgres stopped and started again under load', () => {
   let app: TestApp | undefined;
   let agentKey: string;
   let organizationId: string;
+  let locker: pg.Client | undefined;
 
   beforeAll(async () => {
     pgServer = await startPostgresServer();
@@ -94,6 +96,7 @@ describe('Postgres stopped and started again under load', () => {
 
   afterAll(async () => {
     try {
+      await locker?.end().catch(() => undefined);
       // The app closes its pool cleanly only while its database runs.
       if (pgServer && !pgServer.running) await pgServer.start().catch(() => undefined);
       await app?.stop();
@@ -116,34 +119,64 @@ describe('Postgres stopped and started again under load', () => {
     const stopAt = started + 8000;
     const maxRequests = 400;
     const lanes = 3;
-    // Paced so that the requests spread over the whole 8 s, before, during and after the outage.
-    const paceMs = Math.ceil((lanes * 8000) / maxRequests);
+    // Paced so that the requests spread over the whole 8 s, before, during and after the outage (with room
+    // for the burst below within the cap).
+    const paceMs = Math.ceil((lanes * 8000) / (maxRequests - 40));
     let sent = 0;
 
+    const post = async (lane: number | string) => {
+      const n = sent++;
+      const subject = `pgr ${run} ${lane}-${n}`;
+      const t0 = Date.now();
+      const res = await within(api.post('/tickets', { subject, description: `request ${n}` }, { prefer: 'respond-async' }), 10_000, `POST ${subject}`);
+      results.push({ subject, status: res.status, code: errorCodeOf(res), ms: Date.now() - t0, at: t0 - started });
+    };
+    // Set when any part fails, so that the other lanes stop too instead of posting on into the cleanup.
+    let halt = false;
     const loop = async (lane: number) => {
-      while (Date.now() < stopAt && sent < maxRequests) {
-        const n = sent++;
-        const subject = `pgr ${run} ${lane}-${n}`;
+      while (!halt && Date.now() < stopAt && sent < maxRequests) {
         const t0 = Date.now();
-        const res = await within(api.post('/tickets', { subject, description: `request ${n}` }, { prefer: 'respond-async' }), 10_000, `POST ${subject}`);
-        results.push({ subject, status: res.status, code: errorCodeOf(res), ms: Date.now() - t0, at: t0 - started });
+        await post(lane);
         await sleep(Math.max(0, paceMs - (Date.now() - t0)));
       }
     };
+    const burstSize = 30;
+    const blockedOnLock = async () => Number((await query<{ n: string }>(db.url,
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [db.name]))[0]?.n ?? 0);
     const outage = async () => {
-      await sleep(2000);
+      await sleep(1700);
+      // Hold the organization's row, so that intake statements block on their foreign-key check of it, then
+      // post a burst: when the server stops, the worker is in the middle of intake transactions, which the
+      // server ends (57P01) without committing.
+      locker = new pg.Client({ connectionString: db.url });
+      locker.on('error', () => undefined);
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('SELECT id FROM organizations WHERE id = $1 FOR UPDATE', [organizationId]);
+      const burst = Promise.all(Array.from({ length: burstSize }, () => post('b')));
+      let blockedAtStop = 0;
+      await eventually(async () => (blockedAtStop = await blockedOnLock()) >= 5, Math.max(300, 2000 - (Date.now() - started)), 50);
       const downAt = Date.now() - started;
+      const activeAtStop = await app!.rt.intakeQueue.getActiveCount();
       await pgServer!.stop();
       const stoppedAt = Date.now() - started;
+      await burst;
+      await locker.end().catch(() => undefined);
+      locker = undefined;
       // While it is away, the database really is unreachable.
       const probe = await query(db.url, 'SELECT 1').then(() => 'answered', (err: { code?: string; message?: string }) => `${err.code ?? ''} ${err.message ?? ''}`.trim());
       await sleep(Math.max(0, 2000 - (Date.now() - started - stoppedAt)));
       await pgServer!.start();
-      return { downAt, stoppedAt, upAt: Date.now() - started, probe };
+      return { downAt, stoppedAt, upAt: Date.now() - started, probe, activeAtStop, blockedAtStop };
     };
-    const [timeline] = await Promise.all([outage(), ...Array.from({ length: lanes }, (_, lane) => loop(lane))]);
-    const { downAt, stoppedAt, upAt, probe } = timeline;
+    const settled = await Promise.allSettled([outage(), ...Array.from({ length: lanes }, (_, lane) => loop(lane))]
+      .map((task) => task.catch((err: unknown) => { halt = true; throw err; })));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+    const timeline = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof outage>>>).value;
+    const { downAt, stoppedAt, upAt, probe, activeAtStop, blockedAtStop } = timeline;
     expect(probe, 'the database was unreachable while stopped').not.toBe('answered');
+    expect(blockedAtStop, 'intake transactions were in flight when the server stopped').toBeGreaterThan(0);
 
     const statusOf = (r: (typeof results)[number]) => `${r.status}${r.code ? ` ${r.code}` : ''}`;
     const statuses = tally(results.map(statusOf));
@@ -152,7 +185,7 @@ describe('Postgres stopped and started again under load', () => {
     const inDoubt = results.filter((r) => r.status === 503 && r.code === 'outcome_unknown').map((r) => r.subject);
     const whileDown = results.filter((r) => r.at >= downAt && r.at < upAt && (r.status === 201 || r.status === 202)).length;
     const afterUp = results.filter((r) => r.at >= upAt && (r.status === 201 || r.status === 202)).length;
-    const timing = `postgres stopping at ${downAt} ms, down at ${stoppedAt} ms, up at ${upAt} ms`;
+    const timing = `postgres stopping at ${downAt} ms (${activeAtStop} jobs active, ${blockedAtStop} statements waiting on the lock), down at ${stoppedAt} ms, up at ${upAt} ms`;
     const summary = `statuses ${JSON.stringify(statuses)}, ${timing}, acknowledged while down ${whileDown}, after ${afterUp}, slowest ${Math.max(...results.map((r) => r.ms))} ms`;
 
     expect(Object.keys(statuses).filter((s) => !['201', '202', '503 unavailable', '503 database_unavailable', '503 outcome_unknown'].includes(s)), summary).toEqual([]);
