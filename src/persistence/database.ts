@@ -1,9 +1,10 @@
 import { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
 import { ormOptions } from './orm-config.ts';
 
 /** Opens the pool. Does not touch the schema: that is `npm run migrate`'s job. */
-export async function openDatabase(url: string, poolSize = 10): Promise<MikroORM> {
-  return MikroORM.init(ormOptions(url, poolSize));
+export async function openDatabase(url: string, poolSize = 10, logger?: Logger): Promise<MikroORM> {
+  return MikroORM.init(ormOptions(url, poolSize, logger));
 }
 
 /** Applies every pending migration; returns the names applied. */

@@ -80,14 +80,14 @@ export async function resolveRedis(config: Config, logger: Logger, closers: Runt
 
 export async function resolveDatabase(config: Config, logger: Logger, closers: Runtime['closers'], opts: { checkSchema?: boolean } = {}): Promise<MikroORM> {
   if (config.databaseUrl) {
-    const orm = await openDatabase(config.databaseUrl, config.dbPoolSize);
+    const orm = await openDatabase(config.databaseUrl, config.dbPoolSize, logger);
     closers.push({ name: 'database', close: () => orm.close() });
     if (opts.checkSchema !== false) await assertSchemaCurrent(orm);
     return orm;
   }
   const shared = readLiveEndpoint(config.dataDir, 'postgres');
   if (shared) {
-    const orm = await openDatabase(shared, 4);
+    const orm = await openDatabase(shared, 4, logger);
     markSharedSession(orm);
     closers.push({ name: 'database', close: () => orm.close() });
     return orm;
@@ -97,7 +97,7 @@ export async function resolveDatabase(config: Config, logger: Logger, closers: R
   const embedded = await startEmbeddedPostgres(config.dataDir);
   closers.push({ name: 'embedded postgres', close: () => embedded.stop() });
   // One backend serves every connection, so a bigger pool only queues longer.
-  const orm = await openDatabase(embedded.url, 4);
+  const orm = await openDatabase(embedded.url, 4, logger);
   markSharedSession(orm);
   closers.push({ name: 'database', close: () => orm.close() });
   const applied = await migrate(orm);
