@@ -14,8 +14,8 @@ export interface TicketPatch {
 }
 
 const STAFF_ONLY: ReadonlyArray<keyof TicketPatch> = ['priority', 'deadline', 'categoryId', 'assigneeId'];
-/** How people name the fields (and the API spells them). */
-const FIELD_NAMES: Record<keyof TicketPatch, string> = {
+/** How people name the fields (and the API and the audit trail spell them). */
+export const FIELD_NAMES: Readonly<Record<keyof TicketPatch, string>> = {
   status: 'status', priority: 'priority', deadline: 'deadline', categoryId: 'category', assigneeId: 'assignee',
 };
 /** A customer may close their ticket, or reopen one that was resolved or closed; nothing else. */

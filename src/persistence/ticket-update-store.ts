@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { DomainError, invalid } from '../core/errors.ts';
 import type { Actor } from '../core/ports.ts';
-import { planTicketUpdate, type TicketPatch } from '../core/ticket-update.ts';
+import { FIELD_NAMES, planTicketUpdate, type TicketPatch } from '../core/ticket-update.ts';
 import type { Channel } from '../core/vocabulary.ts';
 import { inTransaction } from './sql.ts';
 import { insertEvent, insertNotifications, notificationsJson, withIds } from './ticket-writes.ts';
@@ -63,6 +63,5 @@ export class TicketUpdateStore {
 
 /** The audit trail speaks the API's field names. */
 function renamed(changes: Record<string, unknown>): Record<string, unknown> {
-  const names: Record<string, string> = { categoryId: 'category', assigneeId: 'assignee' };
-  return Object.fromEntries(Object.entries(changes).map(([k, v]) => [names[k] ?? k, v]));
+  return Object.fromEntries(Object.entries(changes).map(([k, v]) => [FIELD_NAMES[k as keyof TicketPatch] ?? k, v]));
 }

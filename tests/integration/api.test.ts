@@ -401,6 +401,23 @@ describe('idempotency and waiting', () => {
     expect(second.body.error.code).toBe('idempotency_key_reused');
   });
 
+  it('answers 202 when the commit takes longer than INTAKE_WAIT_MS, and the link shows it pending', async () => {
+    // A web process whose queue has no worker yet: nothing can commit.
+    const webOnly = await startTestApp({ db: app.db, workers: false, env: { INTAKE_WAIT_MS: '300' } });
+    try {
+      const started = Date.now();
+      const res = await apiClient(webOnly.baseUrl, a.agent.key).post('/tickets', { subject: 'Slow commit' });
+      expect(res.status).toBe(202);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - started).toBeLessThan(3000);
+      const link = await fetch(`${webOnly.baseUrl}${res.headers.get('location')}`, { headers: { authorization: `Bearer ${a.agent.key}` } });
+      expect(link.status).toBe(202);
+      expect(await link.json()).toMatchObject({ status: 'pending', state: 'waiting' });
+    } finally {
+      await webOnly.stop();
+    }
+  });
+
   it('answers 202 with a link when asked to respond async, and the link gives the result', async () => {
     const agent = apiClient(app.baseUrl, a.agent.key);
     const res = await agent.post('/tickets', { subject: 'Later please' }, { Prefer: 'respond-async' });

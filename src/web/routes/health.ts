@@ -10,14 +10,14 @@ export function healthRoutes(deps: { orm: MikroORM; redis: Redis }): Router {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
-    const [database, redis] = await Promise.all([databaseAnswers(deps.orm, 1000), redisAnswers(deps.redis, 1000)]);
+    const [database, redis] = await Promise.all([databaseAnswers(deps.orm, 1000), pingRedis(deps.redis, 1000)]);
     ctx.status = database && redis ? 200 : 503;
     ctx.body = { status: database && redis ? 'ready' : 'not_ready', database: database ? 'up' : 'down', redis: redis ? 'up' : 'down' };
   });
   return router;
 }
 
-async function redisAnswers(redis: Redis, timeoutMs: number): Promise<boolean> {
+async function pingRedis(redis: Redis, timeoutMs: number): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {
