@@ -1,6 +1,6 @@
 /**
  * Intake benchmark: `npm run bench:intake -- [--tickets N --concurrency C] [--rate R --duration S]
- *   [--database-url URL] [--keep] [--warmup N] [--env KEY=VALUE ...]`
+ *   [--sync] [--database-url URL] [--keep] [--warmup N] [--env KEY=VALUE ...]`
  *
  * Runs the app the way production does (`node --import tsx src/main.ts all`: web and worker in one process) against a
  * fresh database and a private queue prefix, posts tickets with `Prefer: respond-async`, and measures
@@ -35,6 +35,8 @@ const { values: opts } = parseArgs({
     duration: { type: 'string', default: '20' },
     'database-url': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    // Without Prefer: respond-async each request waits for its commit (201), as a plain API client does.
+    sync: { type: 'boolean', default: false },
     warmup: { type: 'string', default: '200' },
     env: { type: 'string', multiple: true, default: [] },
   },
@@ -158,7 +160,10 @@ function post(agent: http.Agent, port: number, key: string, body: string): Promi
   return new Promise((resolve, reject) => {
     const req = http.request({
       agent, host: '127.0.0.1', port, method: 'POST', path: '/api/v1/tickets',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), prefer: 'respond-async' },
+      headers: {
+        authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+        ...(opts.sync ? {} : { prefer: 'respond-async' }),
+      },
     }, (res) => { res.resume(); res.once('end', () => resolve(res.statusCode ?? 0)); res.once('error', reject); });
     req.once('error', reject);
     req.end(body);
