@@ -74,4 +74,6 @@ export interface IntakeOutcome {
   requestHash: string | null;
   /** Notifications written in the same transaction, to be queued after commit. */
   notificationIds: string[];
+  /** How the store presents a ticket it opened, when it can say so without another query. */
+  view?: unknown;
 }

@@ -7,6 +7,7 @@ import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
 import { SenderCache, type ResolvedSender } from './sender-cache.ts';
+import { VIEW_SELECT, toView, type ViewRow } from './ticket-queries.ts';
 import { insertAttachments, insertEvent, insertNotifications, notificationsJson, withIds } from './ticket-writes.ts';
 import { ensureTicketNumberSequence, isMissingSequence, ticketNumberSequence } from './ticket-numbers.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
@@ -57,26 +58,28 @@ export class SqlIntakeStore implements IntakeStore {
         author ? null : reporterId, event.visibility, attachmentsJson(event), uuidv7(),
         JSON.stringify(creationChanges(event, decision)), notificationsJson(notifications),
       ];
-      let inserted: { number: number } | undefined;
+      let inserted: ViewRow | undefined;
       try {
-        inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
+        inserted = await sql.one<ViewRow>(OPEN_TICKET_SQL, params);
       } catch (err) {
         if (!isMissingSequence(err)) {
           this.senders.delete(cacheKey);
           throw err;
         }
         await ensureTicketNumberSequence(sql, event.organizationId);
-        inserted = await sql.one<{ number: number }>(OPEN_TICKET_SQL, params);
+        inserted = await sql.one<ViewRow>(OPEN_TICKET_SQL, params);
       }
       if (!inserted) return duplicateOrMissingOrganization(sql, event);
       return {
         ticketId: ids.ticket,
-        ticketNumber: inserted.number,
+        ticketNumber: inserted.number as number,
         messageId: ids.message,
         created: true,
         openedTicket: true,
         requestHash: event.requestHash ?? null,
         notificationIds: notifications.map((n) => n.id),
+        // The ticket as the API shows it, so that the request waiting for this commit needs no query.
+        view: toView(inserted),
       };
     });
   }
@@ -171,7 +174,7 @@ const OPEN_TICKET_SQL = `WITH receipt AS (
           (SELECT id FROM objects WHERE id = $15 AND organization_id = $1),
           $16, $2
      FROM receipt
-   RETURNING id, number),
+   RETURNING *),
  message AS (
    INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
    SELECT $6, $1, ticket.id, $17, $18, $19, $2, $9 FROM ticket
@@ -179,7 +182,7 @@ const OPEN_TICKET_SQL = `WITH receipt AS (
  files AS (${insertAttachments('$1', '$5', 'message', '$20')}),
  audit AS (${insertEvent('$1', 'ticket.id', '$17', '$18', '$2', "'created'", '$22', 'ticket')}),
  notes AS (${insertNotifications('$1', 'ticket.id', '$23', 'ticket')})
- SELECT number FROM ticket`;
+ ${VIEW_SELECT.replace('FROM tickets t', 'FROM ticket t')}`;
 
 
 async function findOutcome(sql: Sql, organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {

@@ -40,7 +40,7 @@ export const SORTS: Readonly<Record<string, string>> = Object.freeze({
   priority: "array_position(ARRAY['low','normal','high','urgent']::text[], t.priority::text)",
 });
 
-const VIEW_SELECT = `
+export const VIEW_SELECT = `
   SELECT t.id, t.number, t.subject, t.description, t.status, t.priority, t.deadline, t.channel,
          t.created_at, t.updated_at, t.category_id, c.name AS category_name, t.service_id, s.name AS service_name,
          t.object_id, o.name AS object_name, t.assignee_id, a.name AS assignee_name, a.email AS assignee_email,
@@ -63,9 +63,9 @@ const MESSAGE_SELECT = `
     LEFT JOIN users u ON u.id = m.author_user_id
     LEFT JOIN reporters r ON r.id = m.author_reporter_id`;
 
-type ViewRow = Record<string, unknown> & { total?: string };
+export type ViewRow = Record<string, unknown> & { total?: string };
 
-function toView(r: ViewRow): TicketView {
+export function toView(r: ViewRow): TicketView {
   const ref = (id: unknown, name: unknown) => (id ? { id: id as string, name: name as string } : null);
   return {
     id: r.id as string,

@@ -113,20 +113,20 @@ export class IntakeProducer {
         settle();
         reject(new Error(args.failedReason ?? 'failed'));
       };
+      // Events carry the answer; the job is looked at only when none came in time (it may have finished
+      // before this request listened: a repeated job id that BullMQ still kept).
       const timer = setTimeout(() => {
         settle();
-        reject(new Error(`Job ${jobId} timed out before finishing`));
+        void (async () => {
+          const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
+          const state = job ? await job.getState() : 'unknown';
+          if (state === 'completed' && job?.returnvalue) return resolve(job.returnvalue);
+          if (state === 'failed') return reject(new Error(job?.failedReason ?? 'failed'));
+          reject(new Error(`Job ${jobId} timed out before finishing`));
+        })().catch(() => reject(new Error(`Job ${jobId} timed out before finishing`)));
       }, waitMs);
       events.on(completed, onCompleted);
       events.on(failed, onFailed);
-      // The job may have finished before the listeners were added.
-      void (async () => {
-        const state = await this.queue.getJobState(jobId);
-        if (state !== 'completed' && state !== 'failed') return;
-        const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
-        if (state === 'completed' && job?.returnvalue) onCompleted({ returnvalue: job.returnvalue });
-        else if (state === 'failed') onFailed({ failedReason: job?.failedReason });
-      })().catch(() => undefined);
     });
   }
 

@@ -136,7 +136,7 @@ export function ticketRoutes(deps: ApiDeps): Router {
     ctx.status = 201;
     if (outcome.openedTicket) {
       ctx.set('Location', `/api/v1/tickets/${outcome.ticketNumber}`);
-      ctx.body = await deps.queries.getById(caller.organizationId, outcome.ticketId);
+      ctx.body = outcome.created && outcome.view ? outcome.view : await deps.queries.getById(caller.organizationId, outcome.ticketId);
     } else {
       ctx.set('Location', `/api/v1/tickets/${outcome.ticketNumber}`);
       ctx.body = { ticket: outcome.ticketNumber, ...(await deps.queries.message(caller, outcome.messageId)) };
