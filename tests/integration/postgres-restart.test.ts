@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiClient, seedOrganization, startTestApp, type ApiResponse, type TestApp } from '../support/app.ts';
 import { createTestDatabase, query, type TestDatabase } from '../support/database.ts';
 import { startPostgresServer, type TestPostgresServer } from '../support/postgres-server.ts';
+import { committedBySubject, eventually, notExactlyOnce, queueIsDry, sleep, within } from '../support/outage-helpers.ts';
 
 /**
  * A real Postgres server stopped (`pg_ctl stop -m fast`: sessions ended with 57P01, new ones refused with
@@ -13,58 +14,6 @@ import { startPostgresServer, type TestPostgresServer } from '../support/postgre
  * ticket with one message and one receipt; one refused with 503 makes nothing (unless its code says the
  * outcome is unknown); no intake job fails for good.
  */
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Rejects when `promise` takes longer than `ms`: a hung request fails the test with a message, not a timeout. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` until it returns true or the deadline passes; returns whether it did. A check that throws counts as false. */
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
-/** How many tickets, messages and receipts each subject made. */
-async function committedBySubject(dbUrl: string, organizationId: string, subjects: readonly string[]) {
-  const rows = await query<{ subject: string; tickets: string; messages: string; receipts: string }>(
-    dbUrl,
-    `SELECT t.subject, count(DISTINCT t.id) AS tickets, count(DISTINCT m.id) AS messages, count(DISTINCT r.id) AS receipts
-       FROM tickets t
-       LEFT JOIN messages m ON m.ticket_id = t.id
-       LEFT JOIN intake_receipts r ON r.ticket_id = t.id
-      WHERE t.organization_id = $1 AND t.subject = ANY($2::text[])
-      GROUP BY t.subject`,
-    [organizationId, subjects],
-  );
-  return new Map(rows.map((r) => [r.subject, { tickets: Number(r.tickets), messages: Number(r.messages), receipts: Number(r.receipts) }]));
-}
-
-function notExactlyOnce(made: Awaited<ReturnType<typeof committedBySubject>>, subjects: readonly string[]): string[] {
-  return subjects.filter((s) => {
-    const m = made.get(s);
-    return !m || m.tickets !== 1 || m.messages !== 1 || m.receipts !== 1;
-  });
-}
-
-async function queueIsDry(app: TestApp): Promise<boolean> {
-  const counts = await app.rt.intakeQueue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
-  return Object.values(counts).every((n) => n === 0);
-}
 
 function errorCodeOf(res: ApiResponse): string | undefined {
   return (res.body as { error?: { code?: string } } | undefined)?.error?.code;
