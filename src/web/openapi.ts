@@ -31,6 +31,11 @@ function multipartOf(schema: z.ZodType) {
   };
 }
 
+/** A page of `schema` items, as every list answers. */
+function page(schema: string) {
+  return { type: 'object', properties: { data: { type: 'array', items: { $ref: `#/components/schemas/${schema}` } }, page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } } };
+}
+
 /** The OpenAPI 3.1 description of the REST API, built from the same schemas that validate requests. */
 export function openApiDocument(serverUrl = '/api/v1'): Record<string, unknown> {
   const accepted = { description: 'Accepted; not committed yet. Follow `Location` (GET /requests/{id}).', content: { 'application/json': { schema: { $ref: '#/components/schemas/Pending' } } } };
@@ -48,19 +53,19 @@ export function openApiDocument(serverUrl = '/api/v1'): Record<string, unknown> 
         },
         get: {
           summary: 'List tickets', parameters: queryParameters(listTicketsQuery),
-          responses: { '200': { description: 'A page of tickets', content: { 'application/json': { schema: { type: 'object', properties: { data: { type: 'array', items: { $ref: '#/components/schemas/Ticket' } }, page: { type: 'integer' }, per_page: { type: 'integer' }, total: { type: 'integer' } } } } } }, ...common },
+          responses: { '200': { description: 'A page of tickets', content: { 'application/json': { schema: page('Ticket') } } }, ...common },
         },
       },
       '/tickets/{number}': {
-        get: { summary: 'A ticket with a page of its messages', parameters: [numberParam, ...queryParameters(pageQuery)], responses: { '200': { description: 'The ticket and `messages`' }, '404': errorResponse('No such ticket in this organization'), ...common } },
-        patch: { summary: 'Change status, priority, deadline, category or assignee', parameters: [numberParam], requestBody: { required: true, content: { 'application/json': { schema: json(patchTicketBody) } } }, responses: { '200': { description: 'The ticket after the change' }, '404': errorResponse('No such ticket'), '409': errorResponse('The status transition is not allowed'), ...common } },
+        get: { summary: 'A ticket with a page of its messages', parameters: [numberParam, ...queryParameters(pageQuery)], responses: { '200': { description: 'The ticket and a page of its messages', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/Ticket' }, { type: 'object', properties: { messages: page('Message') } }] } } } }, '404': errorResponse('No such ticket in this organization'), ...common } },
+        patch: { summary: 'Change status, priority, deadline, category or assignee', parameters: [numberParam], requestBody: { required: true, content: { 'application/json': { schema: json(patchTicketBody) } } }, responses: { '200': { description: 'The ticket after the change', content: { 'application/json': { schema: { $ref: '#/components/schemas/Ticket' } } } }, '404': errorResponse('No such ticket'), '409': errorResponse('The status transition is not allowed'), ...common } },
       },
-      '/tickets/{number}/events': { get: { summary: 'The audit trail of a ticket', parameters: [numberParam, ...queryParameters(pageQuery)], responses: { '200': { description: 'A page of events' }, '404': errorResponse('No such ticket'), ...common } } },
+      '/tickets/{number}/events': { get: { summary: 'The audit trail of a ticket (agents and admins)', parameters: [numberParam, ...queryParameters(pageQuery)], responses: { '200': { description: 'A page of events', content: { 'application/json': { schema: page('Event') } } }, '404': errorResponse('No such ticket'), ...common } } },
       '/tickets/{number}/comments': {
         post: {
           summary: 'Add a public reply or an internal note', parameters: [numberParam, idempotencyKey, prefer],
           requestBody: { required: true, content: { 'application/json': { schema: json(createCommentBody) }, 'multipart/form-data': { schema: multipartOf(createCommentBody) } } },
-          responses: { '201': { description: 'The message' }, '202': accepted, '404': errorResponse('No such ticket'), '413': errorResponse('A file is over the size limit'), ...common },
+          responses: { '201': { description: 'The message, with `ticket` (its number)', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/Message' }, { type: 'object', properties: { ticket: { type: 'integer' } } }] } } } }, '202': accepted, '404': errorResponse('No such ticket'), '413': errorResponse('A file is over the size limit'), ...common },
         },
       },
       '/requests/{id}': { get: { summary: 'The result of a request answered 202', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Committed (with the ticket) or failed (with the error)' }, '202': { description: 'Still pending' }, '404': errorResponse('No such request') } } },
@@ -75,6 +80,24 @@ export function openApiDocument(serverUrl = '/api/v1'): Record<string, unknown> 
       schemas: {
         Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } } } } },
         Pending: { type: 'object', properties: { status: { const: 'pending' }, request: { type: 'string' } } },
+        Actor: { type: ['object', 'null'], properties: { type: { enum: ['user', 'reporter'] }, id: { type: 'string', format: 'uuid' }, name: { type: 'string' } } },
+        Attachment: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, filename: { type: 'string' }, content_type: { type: 'string' }, size: { type: 'integer' }, sha256: { type: 'string' } } },
+        Message: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, visibility: { enum: ['public', 'internal'] }, channel: { type: 'string' }, body: { type: 'string' },
+            author: { $ref: '#/components/schemas/Actor' }, attachments: { type: 'array', items: { $ref: '#/components/schemas/Attachment' } },
+            created_at: { type: 'string', format: 'date-time' },
+          },
+        },
+        Event: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' }, kind: { enum: ['created', 'updated', 'status_changed', 'message_added'] }, channel: { type: 'string' },
+            actor: { $ref: '#/components/schemas/Actor' }, created_at: { type: 'string', format: 'date-time' },
+            changes: { type: 'object', description: 'Per field: { "from": before, "to": after }', additionalProperties: true },
+          },
+        },
         Ref: { type: ['object', 'null'], properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' } } },
         Ticket: {
           type: 'object',

@@ -447,6 +447,8 @@ describe('discovery and health', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/tickets', '/tickets/{number}', '/tickets/{number}/comments', '/tickets/{number}/events', '/attachments/{id}', '/users']));
     expect(doc.paths['/tickets'].post.requestBody.content['application/json'].schema.required).toContain('subject');
+    const refs: string[] = JSON.stringify(doc).match(/#\/components\/schemas\/\w+/g) ?? [];
+    expect(refs.filter((r) => !doc.components.schemas[r.split('/').pop()!])).toEqual([]);
   });
 
   it('reports liveness and readiness', async () => {
