@@ -2,8 +2,9 @@ import { Migration20261122153859_initial } from './Migration20261122153859_initi
 
 /**
  * Every migration, in order. Listed rather than discovered from the folder so that the same code runs
- * under tsx, vitest and a bundle. After `npx mikro-orm migration:create`, review the new file, give it a
- * down(), and add it here.
+ * under tsx, vitest and a bundle. After changing the mappings, `npm run migration:create` (with
+ * DATABASE_URL pointing at a migrated database) writes the difference; review it, give it a down(), and add
+ * it here. `npm run migration:check` tells whether the mappings and the migrations agree.
  */
 export const migrationsList = [
   { name: 'Migration20261122153859_initial', class: Migration20261122153859_initial },
