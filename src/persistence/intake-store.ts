@@ -6,10 +6,11 @@ import type { Actor, IntakeContext, IntakeDecision, IntakeStore } from '../core/
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, withSql, type Sql } from './sql.ts';
+import { OpenTicketBatcher, type OpenTicketRow } from './open-ticket-batch.ts';
 import { SenderCache, type ResolvedSender } from './sender-cache.ts';
-import { VIEW_SELECT, toView, type ViewRow } from './ticket-queries.ts';
-import { insertAttachments, insertEvent, insertNotifications, notificationsJson, withIds } from './ticket-writes.ts';
-import { ensureTicketNumberSequence, isMissingSequence, ticketNumberSequence } from './ticket-numbers.ts';
+import { toView, type ViewRow } from './ticket-queries.ts';
+import { insertAttachments, insertEvent, insertNotifications, notificationRows, notificationsJson, withIds } from './ticket-writes.ts';
+import { ticketNumberSequence } from './ticket-numbers.ts';
 import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './ticket-rows.ts';
 
 /**
@@ -19,10 +20,12 @@ import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './tick
  */
 export class SqlIntakeStore implements IntakeStore {
   private readonly senders = new SenderCache();
+  private readonly batcher: OpenTicketBatcher;
 
-  constructor(private readonly orm: MikroORM) {}
+  constructor(private readonly orm: MikroORM) {
+    this.batcher = new OpenTicketBatcher(orm);
+  }
 
-  /** The sender's reporter and author, from the cache or the database. */
   /**
    * The sender's reporter and author, from the cache or the database. Inside a transaction the caller
    * remembers the result itself after the commit, since a reporter made there is not visible before.
@@ -44,44 +47,41 @@ export class SqlIntakeStore implements IntakeStore {
     return event.ticketNumber === undefined ? this.openTicket(event, decide) : this.addMessage(event, decide);
   }
 
-  private openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
-    return withSql(this.orm, async (sql) => {
-      const { reporterId, author, cacheKey } = await this.sender(sql, event);
-      const decision = decide({ reporterId, ticket: null, author });
-      const notifications = withIds(decision.notifications);
-      const ids = { ticket: uuidv7(), message: uuidv7() };
-      const params = [
-        event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ids.ticket, ids.message,
-        ticketNumberSequence(event.organizationId), subjectFrom(event.subject, event.text), event.text, decision.status,
-        event.fields.priority ?? 'normal', event.fields.deadline ?? null, event.fields.categoryId ?? null,
-        event.fields.serviceId ?? null, event.fields.objectId ?? null, reporterId, author?.userId ?? null,
-        author ? null : reporterId, event.visibility, attachmentsJson(event), uuidv7(),
-        JSON.stringify(creationChanges(event, decision)), notificationsJson(notifications),
-      ];
-      let inserted: ViewRow | undefined;
-      try {
-        inserted = await sql.one<ViewRow>(OPEN_TICKET_SQL, params);
-      } catch (err) {
-        if (!isMissingSequence(err)) {
-          this.senders.delete(cacheKey);
-          throw err;
-        }
-        await ensureTicketNumberSequence(sql, event.organizationId);
-        inserted = await sql.one<ViewRow>(OPEN_TICKET_SQL, params);
-      }
-      if (!inserted) return duplicateOrMissingOrganization(sql, event);
-      return {
-        ticketId: ids.ticket,
-        ticketNumber: inserted.number as number,
-        messageId: ids.message,
-        created: true,
-        openedTicket: true,
-        requestHash: event.requestHash ?? null,
-        notificationIds: notifications.map((n) => n.id),
-        // The ticket as the API shows it, so that the request waiting for this commit needs no query.
-        view: toView(inserted),
-      };
-    });
+  private async openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
+    const { reporterId, author, cacheKey } = await withSql(this.orm, (sql) => this.sender(sql, event));
+    const decision = decide({ reporterId, ticket: null, author });
+    const notifications = withIds(decision.notifications);
+    const row: OpenTicketRow = {
+      receipt_id: uuidv7(), organization_id: event.organizationId, channel: event.channel, external_id: event.externalId,
+      request_hash: event.requestHash ?? null, ticket_id: uuidv7(), message_id: uuidv7(),
+      seq: ticketNumberSequence(event.organizationId), subject: subjectFrom(event.subject, event.text), body: event.text,
+      status: decision.status, priority: event.fields.priority ?? 'normal', deadline: event.fields.deadline ?? null,
+      category_id: event.fields.categoryId ?? null, service_id: event.fields.serviceId ?? null, object_id: event.fields.objectId ?? null,
+      reporter_id: reporterId, author_user_id: author?.userId ?? null, author_reporter_id: author ? null : reporterId,
+      visibility: event.visibility,
+      attachments: event.attachments.map((a) => ({ id: uuidv7(), ...a })),
+      changes: creationChanges(event, decision),
+      notifications: notificationRows(notifications),
+    };
+    let inserted: ViewRow | null;
+    try {
+      inserted = await this.batcher.open(row);
+    } catch (err) {
+      this.senders.delete(cacheKey);
+      throw err;
+    }
+    if (!inserted) return withSql(this.orm, (sql) => duplicateOrMissingOrganization(sql, event));
+    return {
+      ticketId: row.ticket_id,
+      ticketNumber: inserted.number as number,
+      messageId: row.message_id,
+      created: true,
+      openedTicket: true,
+      requestHash: event.requestHash ?? null,
+      notificationIds: notifications.map((n) => n.id),
+      // The ticket as the API shows it, so that the request waiting for this commit needs no query.
+      view: toView(inserted),
+    };
   }
 
   private async addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
@@ -155,34 +155,7 @@ function senderKey(event: IntakeEvent): string {
   return SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);
 }
 
-/**
- * Receipt, ticket, first message, attachments, audit event and notifications in one statement: atomic
- * without an explicit transaction, and nothing at all when the receipt already exists. The number is drawn
- * only when the receipt row was inserted.
- */
-const OPEN_TICKET_SQL = `WITH receipt AS (
-   INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
-   SELECT $21, $1, $2, $3, $4, $5, $6, true WHERE EXISTS (SELECT 1 FROM organizations WHERE id = $1)
-   ON CONFLICT (organization_id, channel, external_id) DO NOTHING
-   RETURNING ticket_id),
- ticket AS (
-   INSERT INTO tickets (id, organization_id, number, subject, description, status, priority, deadline,
-                        category_id, service_id, object_id, reporter_id, channel)
-   SELECT $5, $1, nextval($7::regclass), $8, $9, $10, $11, $12,
-          (SELECT id FROM categories WHERE id = $13 AND organization_id = $1),
-          (SELECT id FROM services WHERE id = $14 AND organization_id = $1),
-          (SELECT id FROM objects WHERE id = $15 AND organization_id = $1),
-          $16, $2
-     FROM receipt
-   RETURNING *),
- message AS (
-   INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
-   SELECT $6, $1, ticket.id, $17, $18, $19, $2, $9 FROM ticket
-   RETURNING id),
- files AS (${insertAttachments('$1', '$5', 'message', '$20')}),
- audit AS (${insertEvent('$1', 'ticket.id', '$17', '$18', '$2', "'created'", '$22', 'ticket')}),
- notes AS (${insertNotifications('$1', 'ticket.id', '$23', 'ticket')})
- ${VIEW_SELECT.replace('FROM tickets t', 'FROM ticket t')}`;
+
 
 
 async function findOutcome(sql: Sql, organizationId: string, channel: string, externalId: string): Promise<IntakeOutcome | null> {

@@ -39,7 +39,12 @@ export function withIds(plans: NotificationPlan[]): PlannedWithId[] {
 }
 
 export function notificationsJson(plans: PlannedWithId[]): string {
-  return JSON.stringify(plans.map((plan) => {
+  return JSON.stringify(notificationRows(plans));
+}
+
+/** Notifications as the insert statements read them from JSON. */
+export function notificationRows(plans: PlannedWithId[]) {
+  return plans.map((plan) => {
     return {
       id: plan.id,
       kind: plan.kind,
@@ -48,6 +53,6 @@ export function notificationsJson(plans: PlannedWithId[]): string {
       preferred_kind: plan.preferredKind,
       payload: plan.payload,
     };
-  }));
+  });
 }
 

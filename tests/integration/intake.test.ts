@@ -8,6 +8,9 @@ import { intakeEventSchema } from '../../src/core/intake-event.ts';
 import { DeliveryError, type NotificationSender, type OutgoingNotification } from '../../src/core/ports.ts';
 import { SqlIntakeStore } from '../../src/persistence/intake-store.ts';
 import { IntakeProducer } from '../../src/workers/intake-producer.ts';
+import { v7 as uuidv7 } from 'uuid';
+import { OpenTicketBatcher, type OpenTicketRow } from '../../src/persistence/open-ticket-batch.ts';
+import { ticketNumberSequence } from '../../src/persistence/ticket-numbers.ts';
 import { QueueEvents } from 'bullmq';
 import { createRedis } from '../../src/workers/redis.ts';
 import { QUEUES } from '../../src/workers/queues.ts';
@@ -103,6 +106,30 @@ describe('the same intake event delivered twice', () => {
     expect(results.map((r) => r.state)).toEqual(['committed', 'committed']);
     expect(await count(`SELECT count(*) AS n FROM messages WHERE body = 'Still cold'`)).toBe(1);
     expect(await count(`SELECT count(*) AS n FROM reporters WHERE organization_id = $1`, [seed.org.id])).toBe(1);
+  });
+});
+
+describe('new tickets written together', () => {
+  it('share one statement, and a ticket the database refuses fails alone', async () => {
+    const batcher = new OpenTicketBatcher(app.rt.orm);
+    const [reporter] = await query<{ id: string }>(app.db.url, `SELECT id FROM reporters WHERE organization_id = $1 LIMIT 1`, [seed.org.id]);
+    const row = (subject: string, reporterId: string): OpenTicketRow => ({
+      receipt_id: uuidv7(), organization_id: seed.org.id, channel: 'web', external_id: `batch-${subject}`, request_hash: null,
+      ticket_id: uuidv7(), message_id: uuidv7(), seq: ticketNumberSequence(seed.org.id), subject, body: 'x', status: 'new',
+      priority: 'normal', deadline: null, category_id: null, service_id: null, object_id: null, reporter_id: reporterId,
+      author_user_id: null, author_reporter_id: reporterId, visibility: 'public', attachments: [], changes: {}, notifications: [],
+    });
+    const results = await Promise.allSettled([
+      batcher.open(row('batch one', reporter!.id)),
+      batcher.open(row('batch bad', uuidv7())),
+      batcher.open(row('batch two', reporter!.id)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const numbers = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value.number as number] : []));
+    expect(new Set(numbers).size).toBe(2);
+    expect(await count(`SELECT count(*) AS n FROM tickets WHERE subject LIKE 'batch %'`)).toBe(2);
+    // The same rows again are receipts that exist: nothing new, no error.
+    expect(await batcher.open(row('batch one', reporter!.id))).toBeNull();
   });
 });
 
