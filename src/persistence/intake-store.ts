@@ -48,7 +48,9 @@ export class SqlIntakeStore implements IntakeStore {
   }
 
   private async openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
-    const { reporterId, author, cacheKey } = await withSql(this.orm, (sql) => this.sender(sql, event));
+    // A known sender costs no connection at all.
+    const cacheKey = senderKey(event);
+    const { reporterId, author } = this.senders.get(cacheKey) ?? (await withSql(this.orm, (sql) => this.sender(sql, event)));
     const decision = decide({ reporterId, ticket: null, author });
     const notifications = withIds(decision.notifications);
     const row: OpenTicketRow = {

@@ -4,21 +4,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/runtime/private-redis.ts';
+import type { TestServer } from './redis-server.ts';
 
-export interface TestPostgresServer {
-  port: number;
-  /** The `postgres` database as the `postgres` superuser (trust auth): for CREATE DATABASE and the like. */
-  url: string;
-  /** The cluster's folder (also where its socket and its log, `log`, are). */
-  dir: string;
-  /** True between a successful `start()` and `stop()`. */
-  readonly running: boolean;
-  /** `pg_ctl stop -m fast`: open sessions are ended (57P01), and it resolves once the server has exited. */
-  stop(): Promise<void>;
-  /** Starts it again on the same port and data folder; resolves once it accepts connections. */
-  start(): Promise<void>;
-  /** Stops it (immediately if a fast stop does not finish) and removes its folder. */
-  dispose(): Promise<void>;
+/**
+ * A private Postgres cluster. `url` is the `postgres` database as the superuser (trust auth); `stop()` is
+ * `pg_ctl stop -m fast`, which ends open sessions (57P01).
+ */
+export interface TestPostgresServer extends TestServer {
   /** The end of the server's log, for failure messages. */
   logTail(chars?: number): Promise<string>;
 }

@@ -1,26 +1,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, redisAnswers } from '../../src/runtime/private-redis.ts';
 
 export { freePort };
 
-
-export interface TestRedisServer {
+/** A server process of a test's own, which the test can stop and start again to make an outage. */
+export interface TestServer {
   port: number;
   url: string;
+  /** Its folder (data, socket, log). */
   dir: string;
-  /** True while the redis-server process runs. */
+  /** True while the server runs. */
   readonly running: boolean;
-  /** SIGTERM, and resolves once the process has exited. */
+  /** Stops it; resolves once the process has exited. */
   stop(): Promise<void>;
-  /** Starts the server again on the same port and folder (it reloads its append-only file). */
+  /** Starts it again on the same port and folder, with the data it kept; resolves once it answers. */
   start(): Promise<void>;
   /** Stops it for good and removes its folder. */
   dispose(): Promise<void>;
 }
+
+/** redis-server: stop() is a SIGTERM; start() reloads its append-only file. */
+export type TestRedisServer = TestServer;
 
 /**
  * A redis-server of the test's own on a free port, with an append-only file fsynced on every write, so that
