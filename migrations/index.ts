@@ -1,4 +1,5 @@
 import { Migration20261122153859_initial } from './Migration20261122153859_initial.ts';
+import { Migration20261122175527_email } from './Migration20261122175527_email.ts';
 
 /**
  * Every migration, in order. Listed rather than discovered from the folder so that the same code runs
@@ -8,4 +9,5 @@ import { Migration20261122153859_initial } from './Migration20261122153859_initi
  */
 export const migrationsList = [
   { name: 'Migration20261122153859_initial', class: Migration20261122153859_initial },
+  { name: 'Migration20261122175527_email', class: Migration20261122175527_email },
 ];

@@ -47,6 +47,33 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long (ms) graceful shutdown waits for running jobs and requests before it exits anyway. */
   SHUTDOWN_TIMEOUT_MS: intFrom(0).default(15_000),
+  /**
+   * Key material for stored secrets (mailbox passwords) and signed links. Unset: a random one is made once
+   * and kept in DATA_DIR/secret; processes on several machines must share one value.
+   */
+  APP_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  /** The address people reach the web app at; links in notifications start with it. */
+  PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+  /** How long (ms) a signed link to a ticket page stays valid. */
+  TICKET_LINK_TTL_MS: intFrom(60_000).default(30 * 24 * 3600 * 1000),
+  /** Environment-defined mailbox for a one-organization install: IMAP URL, e.g. imaps://user:pass@host:993. */
+  MAIL_IMAP_URL: z.string().url().optional(),
+  /** SMTP URL of that mailbox, e.g. smtps://user:pass@host:465 or smtp://host:587. */
+  MAIL_SMTP_URL: z.string().url().optional(),
+  /** The address reporters write to (and replies come from). */
+  MAIL_ADDRESS: z.string().email().optional(),
+  /** Slug of the organization the environment-defined mailbox belongs to. */
+  MAIL_ORGANIZATION: z.string().min(1).optional(),
+  /** Replies carry the ticket in the address (support+t.<token>@...) when the mail server delivers those. */
+  MAIL_PLUS_ADDRESSING: z.enum(['true', 'false']).default('false'),
+  /** How often (ms) a mailbox without IMAP IDLE is polled; also the longest an IDLE session waits. */
+  MAIL_POLL_MS: intFrom(1000).default(60_000),
+  /** A reply to a closed ticket reopens it within this many days; later it opens a new, linked ticket. */
+  MAIL_REOPEN_DAYS: intFrom(0).default(7),
+  /** More mails than this from one address within a minute are held instead of becoming tickets. */
+  MAIL_SENDER_LIMIT_PER_MINUTE: intFrom(1).default(10),
+  /** Largest mail (in bytes) read from a mailbox; a bigger one is kept as failed for an admin to look at. */
+  MAIL_MAX_BYTES: intFrom(1024).default(60 * 1024 * 1024),
 });
 
 export interface Config {
@@ -71,6 +98,20 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly logLevel: string;
   readonly shutdownTimeoutMs: number;
+  readonly appSecret: string | undefined;
+  readonly publicUrl: string;
+  readonly ticketLinkTtlMs: number;
+  readonly mail: {
+    readonly imapUrl: string | undefined;
+    readonly smtpUrl: string | undefined;
+    readonly address: string | undefined;
+    readonly organization: string | undefined;
+    readonly plusAddressing: boolean;
+    readonly pollMs: number;
+    readonly reopenDays: number;
+    readonly senderLimitPerMinute: number;
+    readonly maxBytes: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -83,6 +124,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const mailVars = [e.MAIL_IMAP_URL, e.MAIL_SMTP_URL, e.MAIL_ADDRESS, e.MAIL_ORGANIZATION];
+  if (mailVars.some((v) => v !== undefined) && mailVars.some((v) => v === undefined)) {
+    throw new ConfigError('Invalid configuration:\n  MAIL_IMAP_URL, MAIL_SMTP_URL, MAIL_ADDRESS and MAIL_ORGANIZATION define a mailbox together: set all four or none.');
+  }
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -104,5 +149,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: e.DB_POOL_SIZE,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    appSecret: e.APP_SECRET,
+    publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    ticketLinkTtlMs: e.TICKET_LINK_TTL_MS,
+    mail: Object.freeze({
+      imapUrl: e.MAIL_IMAP_URL,
+      smtpUrl: e.MAIL_SMTP_URL,
+      address: e.MAIL_ADDRESS,
+      organization: e.MAIL_ORGANIZATION,
+      plusAddressing: e.MAIL_PLUS_ADDRESSING === 'true',
+      pollMs: e.MAIL_POLL_MS,
+      reopenDays: e.MAIL_REOPEN_DAYS,
+      senderLimitPerMinute: e.MAIL_SENDER_LIMIT_PER_MINUTE,
+      maxBytes: e.MAIL_MAX_BYTES,
+    }),
   });
 }

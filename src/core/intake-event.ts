@@ -23,6 +23,8 @@ export const ticketFieldsSchema = z.object({
   serviceId: z.string().uuid().optional(),
   objectId: z.string().uuid().optional(),
   deadline: z.string().datetime({ offset: true }).optional(),
+  /** Number of an earlier ticket of the organization this new one continues. */
+  followUpOf: z.number().int().positive().optional(),
 });
 export type TicketFields = z.infer<typeof ticketFieldsSchema>;
 
@@ -51,6 +53,8 @@ export const intakeEventSchema = z.object({
   ticketNumber: z.number().int().positive().optional(),
   subject: text(300).optional(),
   text: text(100_000),
+  /** The message as sanitized HTML, when it arrived as HTML; `text` is then its readable plain text. */
+  html: text(2_000_000).optional(),
   visibility: z.enum(VISIBILITIES).default('public'),
   fields: ticketFieldsSchema.default({}),
   attachments: z.array(storedFileSchema).max(100).default([]),

@@ -70,7 +70,9 @@ export interface NotificationSender {
   readonly kind: IdentityKind;
   /**
    * Sends one notification to one address. Throws a DeliveryError: `undeliverable` means this address can
-   * never receive (the router tries another identity), anything else is retried.
+   * never receive (the router tries another identity), `unavailable` that this channel cannot send this one
+   * (not configured for the organization; another identity is tried, the address stays usable), anything
+   * else is retried.
    */
   send(notification: OutgoingNotification, address: string): Promise<{ externalId?: string }>;
 }
@@ -87,7 +89,7 @@ export interface OutgoingNotification {
 export class DeliveryError extends Error {
   constructor(
     message: string,
-    readonly reason: 'undeliverable' | 'rate_limited' | 'transient',
+    readonly reason: 'undeliverable' | 'unavailable' | 'rate_limited' | 'transient',
     readonly retryAfterMs?: number,
   ) {
     super(message);

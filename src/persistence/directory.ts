@@ -132,10 +132,11 @@ export async function listDirectory(orm: MikroORM, list: DirectoryList, organiza
   return { data: rows.map(({ total: _total, ...row }) => row), total: rows[0] ? Number(rows[0].total) : 0 };
 }
 
-/** Which of these storage keys an attachment row points to. */
+/** Which of these storage keys an attachment row (or a kept raw mail) points to. */
 export async function referencedStorageKeys(orm: MikroORM, keys: string[]): Promise<Set<string>> {
   const rows = await withSql(orm, (sql) => sql.rows<{ storage_key: string }>(
-    'SELECT DISTINCT storage_key FROM attachments WHERE storage_key = ANY($1::text[])', [keys]));
+    `SELECT DISTINCT storage_key FROM attachments WHERE storage_key = ANY($1::text[])
+     UNION SELECT raw_storage_key FROM inbound_mails WHERE raw_storage_key = ANY($1::text[])`, [keys]));
   return new Set(rows.map((r) => r.storage_key));
 }
 

@@ -152,7 +152,7 @@ export interface Ticket {
   id: string; organization: string; number: number; subject: string; description: string; status: string;
   priority: string; deadline: Date | null; category: string | null; service: string | null;
   object: string | null; assignee: string | null; reporter: string; channel: string;
-  createdAt: Date; updatedAt: Date; search?: unknown;
+  followUpOf: string | null; createdAt: Date; updatedAt: Date; search?: unknown;
 }
 export const TicketSchema = new EntitySchema<Ticket>({
   name: 'Ticket',
@@ -179,6 +179,8 @@ export const TicketSchema = new EntitySchema<Ticket>({
     assignee: { kind: 'm:1', entity: 'User', mapToPk: true, nullable: true, deleteRule: 'set null' },
     reporter: { kind: 'm:1', entity: 'Reporter', mapToPk: true, index: true },
     channel: { type: 'string', length: 20 },
+    // The earlier ticket this one continues (a reply that came after the reopen window, for example).
+    followUpOf: { kind: 'm:1', entity: 'Ticket', mapToPk: true, nullable: true, deleteRule: 'set null' },
     createdAt,
     updatedAt: { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' },
     // 'simple' rather than a language's stemmer: subjects arrive in Russian, English and German alike.
@@ -194,7 +196,8 @@ export const TicketSchema = new EntitySchema<Ticket>({
 
 export interface Message {
   id: string; organization: string; ticket: string; authorUser: string | null; authorReporter: string | null;
-  visibility: string; channel: string; body: string; createdAt: Date;
+  visibility: string; channel: string; body: string; bodyHtml: string | null; metadata: Record<string, unknown>;
+  createdAt: Date;
 }
 export const MessageSchema = new EntitySchema<Message>({
   name: 'Message',
@@ -209,6 +212,10 @@ export const MessageSchema = new EntitySchema<Message>({
     visibility: { type: 'string', length: 10 },
     channel: { type: 'string', length: 20 },
     body: { type: 'text' },
+    // Sanitized HTML of a message that arrived as HTML (email); `body` holds its plain text.
+    bodyHtml: { type: 'text', nullable: true },
+    // What the channel knew about the message, e.g. an email's Message-ID and which threading rule matched.
+    metadata: { type: 'json', columnType: 'jsonb', defaultRaw: "'{}'" } as never,
     createdAt,
   },
 });
@@ -309,8 +316,103 @@ export const NotificationSchema = new EntitySchema<Notification>({
   },
 });
 
+/** A mailbox an organization receives requests at (IMAP) and answers from (SMTP). Passwords are encrypted. */
+export interface Mailbox {
+  id: string; organization: string; address: string; imapUrl: string; smtpUrl: string; plusAddressing: boolean;
+  enabled: boolean; uidValidity: string | null; lastUid: number; lastError: string | null; lastSyncAt: Date | null;
+  createdAt: Date;
+}
+export const MailboxSchema = new EntitySchema<Mailbox>({
+  name: 'Mailbox',
+  tableName: 'mailboxes',
+  properties: {
+    id: uuid,
+    organization: org,
+    address: { type: 'string', length: 320, unique: true },
+    // Connection URLs with the password encrypted in place (see secret-box.ts).
+    imapUrl: { type: 'text' },
+    smtpUrl: { type: 'text' },
+    plusAddressing: { type: 'boolean', default: false },
+    enabled: { type: 'boolean', default: true },
+    // The IMAP checkpoint: messages up to lastUid of this UIDVALIDITY have been taken.
+    uidValidity: { type: 'string', length: 20, nullable: true },
+    lastUid: { type: 'bigint', mapToType: 'number', default: 0 } as never,
+    lastError: { type: 'text', nullable: true },
+    lastSyncAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    createdAt,
+  },
+});
+
+/**
+ * Every mail taken from a mailbox and what became of it: a ticket, a message, or why not (automatic mail,
+ * bounce, held by the sender limit, failed to parse). One row per Message-ID and organization.
+ */
+export interface InboundMail {
+  id: string; organization: string; mailbox: string | null; messageIdHeader: string; fromAddress: string;
+  subject: string; status: string; reason: string | null; threadRule: string | null; ticket: string | null;
+  rawStorageKey: string | null; createdAt: Date;
+}
+export const InboundMailSchema = new EntitySchema<InboundMail>({
+  name: 'InboundMail',
+  tableName: 'inbound_mails',
+  uniques: [{ properties: ['organization', 'messageIdHeader'] }],
+  indexes: [{ properties: ['organization', 'fromAddress', 'createdAt'] }, { properties: ['organization', 'status', 'createdAt'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    mailbox: { kind: 'm:1', entity: 'Mailbox', mapToPk: true, nullable: true, deleteRule: 'set null' },
+    messageIdHeader: { type: 'string', length: 998 },
+    fromAddress: { type: 'string', length: 320 },
+    subject: { type: 'text', default: '' },
+    // ticket | message | automatic | bounce | held | failed
+    status: { type: 'string', length: 20 },
+    reason: { type: 'text', nullable: true },
+    threadRule: { type: 'string', length: 40, nullable: true },
+    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, nullable: true, deleteRule: 'set null' },
+    rawStorageKey: { type: 'string', length: 200, nullable: true },
+    createdAt,
+  },
+});
+
+/** The Message-IDs of a ticket's mails, received and sent, which replies name in In-Reply-To/References. */
+export interface MailThreadId {
+  id: string; organization: string; messageIdHeader: string; ticket: string; direction: string; createdAt: Date;
+}
+export const MailThreadIdSchema = new EntitySchema<MailThreadId>({
+  name: 'MailThreadId',
+  tableName: 'mail_thread_ids',
+  uniques: [{ properties: ['organization', 'messageIdHeader'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    messageIdHeader: { type: 'string', length: 998 },
+    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade', index: true },
+    direction: { type: 'string', length: 3 },
+    createdAt,
+  },
+});
+
+/** An organization's own wording of a notification, replacing the built-in text for one language. */
+export interface MessageTemplate {
+  id: string; organization: string; kind: string; locale: string; subject: string; body: string; createdAt: Date;
+}
+export const MessageTemplateSchema = new EntitySchema<MessageTemplate>({
+  name: 'MessageTemplate',
+  tableName: 'message_templates',
+  uniques: [{ properties: ['organization', 'kind', 'locale'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    kind: { type: 'string', length: 40 },
+    locale: { type: 'string', length: 5 },
+    subject: { type: 'text' },
+    body: { type: 'text' },
+    createdAt,
+  },
+});
+
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
-  IntakeReceiptSchema, NotificationSchema,
+  IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
 ];

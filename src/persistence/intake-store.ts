@@ -52,15 +52,17 @@ export class SqlIntakeStore implements IntakeStore {
     const cacheKey = senderKey(event);
     const { reporterId, author } = this.senders.get(cacheKey) ?? (await withSql(this.orm, (sql) => this.sender(sql, event)));
     const decision = decide({ reporterId, ticket: null, author });
-    const notifications = withIds(decision.notifications);
+    const messageId = uuidv7();
+    const notifications = withIds(aboutMessage(decision.notifications, messageId));
     const row: OpenTicketRow = {
       receipt_id: uuidv7(), organization_id: event.organizationId, channel: event.channel, external_id: event.externalId,
-      request_hash: event.requestHash ?? null, ticket_id: uuidv7(), message_id: uuidv7(),
+      request_hash: event.requestHash ?? null, ticket_id: uuidv7(), message_id: messageId,
       seq: ticketNumberSequence(event.organizationId), subject: subjectFrom(event.subject, event.text), body: event.text,
       status: decision.status, priority: event.fields.priority ?? 'normal', deadline: event.fields.deadline ?? null,
       category_id: event.fields.categoryId ?? null, service_id: event.fields.serviceId ?? null, object_id: event.fields.objectId ?? null,
       reporter_id: reporterId, author_user_id: author?.userId ?? null, author_reporter_id: author ? null : reporterId,
-      visibility: event.visibility,
+      visibility: event.visibility, body_html: event.html ?? null, metadata: event.metadata,
+      follow_up_of: event.fields.followUpOf ?? null,
       attachments: event.attachments.map((a) => ({ id: uuidv7(), ...a })),
       changes: creationChanges(event, decision),
       notifications: notificationRows(notifications),
@@ -110,8 +112,8 @@ export class SqlIntakeStore implements IntakeStore {
       if (!row) throw new DomainError('not_found', `Ticket #${event.ticketNumber} does not exist.`);
       const ticket = toTicketState(row);
       const decision = decide({ reporterId, ticket, author });
-      const notifications = withIds(decision.notifications);
       const messageId = uuidv7();
+      const notifications = withIds(aboutMessage(decision.notifications, messageId));
       const statusChange = decision.status !== ticket.status
         ? JSON.stringify({ status: { from: ticket.status, to: decision.status } })
         : null;
@@ -121,8 +123,8 @@ export class SqlIntakeStore implements IntakeStore {
            VALUES ($12, $1, $2, $3, $4, $5, $6, false)
            RETURNING ticket_id),
          message AS (
-           INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body)
-           SELECT $6, $1, $5, $7, $8, $9, $2, $10 FROM receipt
+           INSERT INTO messages (id, organization_id, ticket_id, author_user_id, author_reporter_id, visibility, channel, body, body_html, metadata)
+           SELECT $6, $1, $5, $7, $8, $9, $2, $10, $17, $18::jsonb FROM receipt
            RETURNING id),
          touched AS (
            UPDATE tickets SET status = $13, updated_at = now() WHERE id = $5 RETURNING id),
@@ -135,7 +137,7 @@ export class SqlIntakeStore implements IntakeStore {
           event.organizationId, event.channel, event.externalId, event.requestHash ?? null, ticket.id, messageId,
           author?.userId ?? null, author ? null : reporterId, event.visibility, event.text, attachmentsJson(event),
           uuidv7(), decision.status, statusChange, notificationsJson(notifications),
-          JSON.stringify({ messageId, visibility: event.visibility }),
+          JSON.stringify({ messageId, visibility: event.visibility }), event.html ?? null, JSON.stringify(event.metadata),
         ],
       );
       const outcome: IntakeOutcome = {
@@ -152,6 +154,11 @@ export class SqlIntakeStore implements IntakeStore {
   }
 }
 
+
+/** Notifications name the message that caused them, so that a channel can quote it and send its files. */
+function aboutMessage(plans: IntakeDecision['notifications'], messageId: string): IntakeDecision['notifications'] {
+  return plans.map((p) => ({ ...p, payload: { ...p.payload, messageId } }));
+}
 
 function senderKey(event: IntakeEvent): string {
   return SenderCache.key(event.organizationId, event.sender.kind, normalizeAddress(event.sender.kind, event.sender.address), event.authorUserId);

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RecipientAddress } from '../core/notifications.ts';
 import type { OutgoingNotification } from '../core/ports.ts';
 import type { IdentityKind } from '../core/vocabulary.ts';
-import { withSql } from './sql.ts';
+import { inTransaction, withSql } from './sql.ts';
 
 export interface StoredNotification extends OutgoingNotification {
   status: string;
@@ -75,9 +75,18 @@ export class NotificationStore {
     });
   }
 
-  markUndeliverable(identityId: string, reason: string): Promise<void> {
-    return withSql(this.orm, async (sql) => {
-      await sql.rows('UPDATE reporter_identities SET deliverable = false, undeliverable_reason = $2 WHERE id = $1', [identityId, reason]);
+  /** Marks an address that refused for good, and records it on the ticket the notification was about. */
+  markUndeliverable(identityId: string, reason: string, notificationId?: string): Promise<void> {
+    return inTransaction(this.orm, async (sql) => {
+      const identity = await sql.one<{ kind: string; address: string }>(
+        'UPDATE reporter_identities SET deliverable = false, undeliverable_reason = $2 WHERE id = $1 RETURNING kind, address',
+        [identityId, reason]);
+      if (!identity || !notificationId) return;
+      await sql.rows(
+        `INSERT INTO ticket_events (id, organization_id, ticket_id, channel, kind, changes)
+         SELECT gen_random_uuid(), n.organization_id, n.ticket_id, $2, 'delivery_failed', $3::jsonb
+           FROM notifications n WHERE n.id = $1 AND n.ticket_id IS NOT NULL`,
+        [notificationId, identity.kind, JSON.stringify({ address: identity.address, notification: notificationId, reason })]);
     });
   }
 

@@ -54,7 +54,7 @@ export const VIEW_SELECT = `
 
 /** A message with its author's name and its attachments as JSON. */
 const MESSAGE_SELECT = `
-  SELECT m.id, m.visibility, m.channel, m.body, m.created_at, m.author_user_id, u.name AS user_name,
+  SELECT m.id, m.visibility, m.channel, m.body, m.body_html, m.metadata, m.created_at, m.author_user_id, u.name AS user_name,
          m.author_reporter_id, r.name AS reporter_name,
          coalesce((SELECT json_agg(json_build_object('id', a.id, 'filename', a.filename, 'content_type', a.content_type,
                                                      'size', a.size, 'sha256', a.sha256) ORDER BY a.id)
@@ -163,7 +163,7 @@ export class TicketQueries {
           LIMIT $3 OFFSET $4`,
         [ticketId, actor.organizationId, perPage, (page - 1) * perPage],
       );
-      return { data: rows.map(toMessageView), total: rows[0] ? Number(rows[0].total) : 0 };
+      return { data: rows.map((r) => toMessageView(r, actor)), total: rows[0] ? Number(rows[0].total) : 0 };
     });
   }
 
@@ -177,7 +177,7 @@ export class TicketQueries {
           WHERE m.id = $1 AND ${visibility(actor, params)} ${actor.role === 'customer' ? "AND m.visibility = 'public'" : ''}`,
         params,
       );
-      return row ? toMessageView(row) : null;
+      return row ? toMessageView(row, actor) : null;
     });
   }
 
@@ -234,6 +234,10 @@ export interface MessageView {
   visibility: string;
   channel: string;
   body: string;
+  /** Sanitized HTML, for messages that arrived as HTML. */
+  html: string | null;
+  /** What the channel recorded (e.g. an email's Message-ID and the threading rule that matched); staff only. */
+  metadata?: Record<string, unknown>;
   author: { type: 'user' | 'reporter'; id: string; name: string } | null;
   attachments: Array<{ id: string; filename: string; content_type: string; size: number; sha256: string }>;
   created_at: string;
@@ -254,12 +258,14 @@ function actorOf(userId: unknown, userName: unknown, reporterId: unknown, report
   return null;
 }
 
-function toMessageView(r: Record<string, unknown>): MessageView {
+function toMessageView(r: Record<string, unknown>, actor: Actor): MessageView {
   return {
     id: r.id as string,
     visibility: r.visibility as string,
     channel: r.channel as string,
     body: r.body as string,
+    html: (r.body_html as string | null) ?? null,
+    ...(actor.role === 'customer' ? {} : { metadata: (r.metadata as Record<string, unknown>) ?? {} }),
     author: actorOf(r.author_user_id, r.user_name, r.author_reporter_id, r.reporter_name),
     attachments: (r.attachments as MessageView['attachments']).map((a) => ({ ...a, size: Number(a.size) })),
     created_at: iso(r.created_at),

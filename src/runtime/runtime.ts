@@ -20,6 +20,8 @@ import { startNotificationSweeper, startNotificationWorker } from '../workers/no
 import { QUEUES, apiKeyRevokedChannel, type IntakeJobData, type IntakeJobResult, type NotifyJobData } from '../workers/queues.ts';
 import { checkRedis, createRedis } from '../workers/redis.ts';
 import { readLiveEndpoint, writeEndpoint } from './endpoint-file.ts';
+import { resolveAppSecret } from '../security/app-secret.ts';
+import { startEmailChannel, type EmailChannel } from '../channels/email/index.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
 
 /** Everything a process shares between its web server and its workers. */
@@ -32,6 +34,8 @@ export interface Runtime {
   intakeQueue: Queue<IntakeJobData, IntakeJobResult>;
   notifyQueue: Queue<NotifyJobData>;
   senders: NotificationSenders;
+  /** Key material for sealed secrets and signed links (APP_SECRET, or one kept in DATA_DIR). */
+  secret: string;
   /** Closers, run in reverse order of creation by `stopRuntime`. */
   closers: Array<{ name: string; close: () => Promise<unknown> }>;
 }
@@ -56,7 +60,8 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     const notifyQueue = new Queue<NotifyJobData>(QUEUES.notify, { connection: producerRedis, prefix: config.queuePrefix });
     for (const q of [intakeQueue, notifyQueue]) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
     closers.push({ name: 'queues', close: () => Promise.all([intakeQueue.close(), notifyQueue.close()]) });
-    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, senders: new NotificationSenders(), closers };
+    const secret = resolveAppSecret(config.appSecret, config.dataDir);
+    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, senders: new NotificationSenders(), secret, closers };
   } catch (err) {
     await runClosers(closers, logger);
     throw err;
@@ -175,9 +180,19 @@ export function apiKeysFor(rt: Pick<Runtime, 'orm' | 'producerRedis' | 'config'>
 
 export interface Workers { intake: Worker; notify: Worker; stop(timeoutMs: number): Promise<void> }
 
+export interface WorkerOptions {
+  /** Passed to the email channel: how soon an idle IMAP connection enters IDLE, how often mailboxes are listed. */
+  email?: false | { idleDelayMs?: number; refreshMs?: number };
+}
+
 /** Runs the intake and notification workers; `stop` lets running jobs finish, then gives the rest back. */
-export async function startWorkers(rt: Runtime): Promise<Workers> {
+export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Promise<Workers> {
   const workerRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-worker');
+  const eventsRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-worker-events');
+  const events = new QueueEvents(QUEUES.intake, { connection: eventsRedis, prefix: rt.config.queuePrefix });
+  events.on('error', (err) => rt.logger.warn({ err: String(err) }, 'queue events error'));
+  const producer = new IntakeProducer(rt.intakeQueue, events, rt.config);
+  let email: EmailChannel | null = null;
   const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
   const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
   const stopSweeper = startNotificationSweeper({ config: rt.config, orm: rt.orm, logger: rt.logger, queue: rt.notifyQueue });
@@ -189,6 +204,10 @@ export async function startWorkers(rt: Runtime): Promise<Workers> {
       if (stopped) return;
       stopped = true;
       stopSweeper();
+      // Mail readers first: a mail being taken waits for its intake job, which the workers must still run.
+      await email?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the email channel'));
+      await events.close().catch(() => undefined);
+      eventsRedis.disconnect();
       const graceful = Promise.all([intake.close(), notify.close()]);
       const timedOut = await Promise.race([
         graceful.then(() => false),
@@ -204,7 +223,13 @@ export async function startWorkers(rt: Runtime): Promise<Workers> {
     },
   };
   try {
-    await Promise.all([intake.waitUntilReady(), notify.waitUntilReady()]);
+    await Promise.all([intake.waitUntilReady(), notify.waitUntilReady(), events.waitUntilReady()]);
+    if (options.email !== false) email = await startEmailChannel({
+      config: rt.config, orm: rt.orm, redis: rt.producerRedis, logger: rt.logger, secret: rt.secret, senders: rt.senders,
+      storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
+      submit: (event) => producer.submitAndWait(event, 60_000),
+      ...options.email,
+    });
   } catch (err) {
     await workers.stop(1000);
     throw err;

@@ -85,7 +85,7 @@ export function openApiDocument(serverUrl = '/api/v1'): Record<string, unknown> 
         Message: {
           type: 'object',
           properties: {
-            id: { type: 'string', format: 'uuid' }, visibility: { enum: ['public', 'internal'] }, channel: { type: 'string' }, body: { type: 'string' },
+            id: { type: 'string', format: 'uuid' }, visibility: { enum: ['public', 'internal'] }, channel: { type: 'string' }, body: { type: 'string' }, html: { type: ['string', 'null'], description: 'Sanitized HTML of a message that arrived as HTML' }, metadata: { type: 'object', description: 'Staff only: what the channel recorded, e.g. email.messageId and email.threadRule' },
             author: { $ref: '#/components/schemas/Actor' }, attachments: { type: 'array', items: { $ref: '#/components/schemas/Attachment' } },
             created_at: { type: 'string', format: 'date-time' },
           },

@@ -37,6 +37,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       return 'recorded';
     }
     const problems: string[] = [];
+    let unavailableOnly = true;
     for (const to of route) {
       const sender = senders.get(to.kind)!;
       try {
@@ -44,17 +45,24 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
         await store.finish(n.id, 'sent', { kind: to.kind, address: to.address });
         return 'sent';
       } catch (err) {
-        if (err instanceof DeliveryError && err.reason === 'undeliverable') {
+        if (err instanceof DeliveryError && err.reason === 'unavailable') {
           problems.push(`${to.kind}: ${err.message}`);
-          if (to.identityId) await store.markUndeliverable(to.identityId, err.message);
+          continue;
+        }
+        if (err instanceof DeliveryError && err.reason === 'undeliverable') {
+          unavailableOnly = false;
+          problems.push(`${to.kind}: ${err.message}`);
+          if (to.identityId) await store.markUndeliverable(to.identityId, err.message, n.id);
           continue;
         }
         await store.noteAttempt(n.id, `${to.kind}: ${String((err as Error).message ?? err)}`);
         throw err;
       }
     }
-    await store.finish(n.id, 'failed', { error: problems.join('; ') });
-    return 'failed';
+    // Nothing refused it; no channel could send it yet (e.g. no mailbox configured): kept, as with no sender.
+    const outcome = unavailableOnly ? 'recorded' : 'failed';
+    await store.finish(n.id, outcome, { error: problems.join('; ') });
+    return outcome;
   };
 
   const worker: Worker<NotifyJobData> = new Worker<NotifyJobData>(

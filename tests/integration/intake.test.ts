@@ -36,7 +36,8 @@ function recordingSender(kind: 'email' | 'telegram'): NotificationSender {
 }
 
 beforeAll(async () => {
-  app = await startTestApp({ web: false, env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' } });
+  // The routing of notifications is tested with senders of its own; the real email channel stays off.
+  app = await startTestApp({ web: false, env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' }, workerOptions: { email: false } });
   app.rt.senders.register(recordingSender('email'));
   app.rt.senders.register(recordingSender('telegram'));
   // A channel that is down for good: every try fails with an error worth retrying.
@@ -117,7 +118,8 @@ describe('new tickets written together', () => {
       receipt_id: uuidv7(), organization_id: seed.org.id, channel: 'web', external_id: `batch-${subject}`, request_hash: null,
       ticket_id: uuidv7(), message_id: uuidv7(), seq: ticketNumberSequence(seed.org.id), subject, body: 'x', status: 'new',
       priority: 'normal', deadline: null, category_id: null, service_id: null, object_id: null, reporter_id: reporterId,
-      author_user_id: null, author_reporter_id: reporterId, visibility: 'public', attachments: [], changes: {}, notifications: [],
+      author_user_id: null, author_reporter_id: reporterId, visibility: 'public', body_html: null, metadata: {}, follow_up_of: null,
+      attachments: [], changes: {}, notifications: [],
     });
     const results = await Promise.allSettled([
       batcher.open(row('batch one', reporter!.id)),

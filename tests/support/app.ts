@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { ApiKeys } from '../../src/persistence/api-keys.ts';
 import { Directory } from '../../src/persistence/directory.ts';
-import { startRuntime, startWeb, startWorkers, stopRuntime, type Runtime, type WebServer, type Workers } from '../../src/runtime/runtime.ts';
+import { startRuntime, startWeb, startWorkers, stopRuntime, type Runtime, type WebServer, type WorkerOptions, type Workers } from '../../src/runtime/runtime.ts';
 import type { Role } from '../../src/core/vocabulary.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -27,7 +27,7 @@ export interface TestApp {
  * The whole application in this process, on a database of its own, a queue prefix of its own and a free
  * port, with Redis at REDIS_URL (default the local one).
  */
-export async function startTestApp(opts: { env?: Record<string, string>; web?: boolean; workers?: boolean; db?: TestDatabase } = {}): Promise<TestApp> {
+export async function startTestApp(opts: { env?: Record<string, string>; web?: boolean; workers?: boolean; db?: TestDatabase; workerOptions?: WorkerOptions } = {}): Promise<TestApp> {
   const db = opts.db ?? (await createTestDatabase());
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'hd-test-'));
   const config = loadConfig({
@@ -43,7 +43,7 @@ export async function startTestApp(opts: { env?: Record<string, string>; web?: b
   });
   const logger = pino({ level: config.logLevel });
   const rt = await startRuntime(config, logger);
-  const workers = opts.workers === false ? undefined : await startWorkers(rt);
+  const workers = opts.workers === false ? undefined : await startWorkers(rt, opts.workerOptions);
   const web = opts.web === false ? undefined : await startWeb(rt);
   return {
     config, rt, web, workers, db, dataDir,

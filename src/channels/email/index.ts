@@ -1,0 +1,118 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import type { AttachmentStorage } from '../../core/ports.ts';
+import { Mailboxes, type MailboxConfig } from '../../persistence/mailboxes.ts';
+import { MailStore } from '../../persistence/mail-store.ts';
+import { SecretBox } from '../../security/secret-box.ts';
+import { Signer } from '../../security/signed-tokens.ts';
+import type { SubmitResult } from '../../workers/intake-producer.ts';
+import type { IntakeEventInput } from '../../core/intake-event.ts';
+import { Lease } from '../../workers/lease.ts';
+import type { NotificationSenders } from '../../workers/notification-senders.ts';
+import { baseAddress } from './automatic.ts';
+import { takeMail, type InboundDeps } from './inbound.ts';
+import { MailboxReader } from './imap-reader.ts';
+import { SmtpSender } from './smtp-sender.ts';
+
+export interface EmailChannelDeps {
+  config: Config;
+  orm: MikroORM;
+  redis: Redis;
+  logger: Logger;
+  storage: AttachmentStorage;
+  secret: string;
+  senders: NotificationSenders;
+  submit: (event: IntakeEventInput) => Promise<SubmitResult>;
+  /** How often the list of mailboxes is read again (new ones start, removed ones stop). */
+  refreshMs?: number;
+  idleDelayMs?: number;
+}
+
+export interface EmailChannel { stop(): Promise<void> }
+
+const LEASE_MS = 30_000;
+
+/**
+ * The email channel of a worker process: sends notifications by SMTP, and reads every enabled mailbox,
+ * each in exactly one worker process at a time (a Redis lease), so that worker processes can scale out.
+ */
+export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailChannel> {
+  const log = deps.logger.child({ channel: 'email' });
+  const mailboxes = new Mailboxes(deps.orm, new SecretBox(deps.secret));
+  const store = new MailStore(deps.orm);
+  const signer = new Signer(deps.secret);
+  await defineEnvironmentMailbox(deps.config, deps.orm, mailboxes, log);
+
+  const sender = new SmtpSender({
+    mailboxes, store, storage: deps.storage, signer, publicUrl: deps.config.publicUrl, linkTtlMs: deps.config.ticketLinkTtlMs, logger: log,
+  });
+  deps.senders.register(sender);
+
+  let own: { at: number; set: ReadonlySet<string> } = { at: 0, set: new Set() };
+  const inbound: InboundDeps = {
+    config: deps.config, store, storage: deps.storage, signer, logger: log, submit: deps.submit,
+    ownAddresses: async () => {
+      if (Date.now() - own.at > 30_000) own = { at: Date.now(), set: new Set([...(await mailboxes.allAddresses())].map(baseAddress)) };
+      return own.set;
+    },
+  };
+
+  const readers = new Map<string, { reader: MailboxReader; lease: Lease; url: string }>();
+  const refresh = async () => {
+    const wanted = await mailboxes.enabled();
+    const ids = new Set(wanted.map((m) => m.id));
+    for (const [id, r] of readers) {
+      const still = wanted.find((m) => m.id === id);
+      if (still && still.imapUrl === r.url && (await r.lease.renew())) continue;
+      readers.delete(id);
+      await r.reader.stop();
+      await r.lease.release().catch(() => undefined);
+      if (!ids.has(id)) log.info({ mailbox: id }, 'mailbox removed or disabled; stopped reading it');
+    }
+    for (const m of wanted) {
+      if (readers.has(m.id)) continue;
+      const lease = new Lease(deps.redis, `${deps.config.queuePrefix}:mailbox-reader:${m.id}`, LEASE_MS);
+      if (!(await lease.acquire())) continue;
+      readers.set(m.id, { reader: startReader(m), lease, url: m.imapUrl });
+    }
+  };
+  const startReader = (m: MailboxConfig) => {
+    const reader = new MailboxReader({
+      mailbox: m, mailboxes, logger: log, pollMs: deps.config.mail.pollMs, maxBytes: deps.config.mail.maxBytes,
+      idleDelayMs: deps.idleDelayMs, take: (box, raw) => takeMail(inbound, box, raw),
+    });
+    reader.start();
+    return reader;
+  };
+  let stopped = false;
+  let refreshing: Promise<void> = refresh().catch((err) => log.warn({ err: String(err) }, 'could not read the mailbox list'));
+  const timer = setInterval(() => {
+    refreshing = refreshing.then(() => (stopped ? undefined : refresh())).catch((err) => log.warn({ err: String(err) }, 'could not read the mailbox list'));
+  }, Math.min(deps.refreshMs ?? 10_000, LEASE_MS / 3));
+  timer.unref();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await refreshing;
+      await Promise.all([...readers.values()].map(async (r) => {
+        await r.reader.stop();
+        await r.lease.release().catch(() => undefined);
+      }));
+      readers.clear();
+      sender.close();
+    },
+  };
+}
+
+async function defineEnvironmentMailbox(config: Config, orm: MikroORM, mailboxes: Mailboxes, log: Logger): Promise<void> {
+  const m = config.mail;
+  if (!m.imapUrl || !m.smtpUrl || !m.address || !m.organization) return;
+  const org = await orm.em.fork().getConnection().execute<Array<{ id: string }>>('SELECT id FROM organizations WHERE slug = ?', [m.organization]);
+  if (!org[0]) throw new Error(`MAIL_ORGANIZATION is "${m.organization}", but no organization has that slug: create it (npm run cli -- org create) or fix the variable.`);
+  await mailboxes.upsertFromEnvironment({ organizationId: org[0].id, address: m.address, imapUrl: m.imapUrl, smtpUrl: m.smtpUrl, plusAddressing: m.plusAddressing });
+  log.info({ address: m.address }, 'mailbox defined by the environment');
+}

@@ -1,0 +1,172 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { withSql } from './sql.ts';
+
+export type InboundStatus = 'ticket' | 'message' | 'automatic' | 'bounce' | 'held' | 'failed';
+
+export interface InboundRecord {
+  organizationId: string;
+  mailboxId: string | null;
+  messageIdHeader: string;
+  fromAddress: string;
+  subject: string;
+  status: InboundStatus;
+  reason?: string | null;
+  threadRule?: string | null;
+  ticketId?: string | null;
+  rawStorageKey?: string | null;
+}
+
+export interface TicketForThreading { id: string; number: number; status: string; reporterId: string; closedAt: Date | null }
+
+/** What a mail about a ticket needs to say and to thread: the ticket, its Message-IDs, the message it reports. */
+export interface OutgoingMailContext {
+  ticket: { id: string; number: number; subject: string } | null;
+  /** Message-IDs of the ticket's mails, oldest first. */
+  threadIds: string[];
+  /** The newest Message-ID that came from the reporter, which a reply answers. */
+  lastInboundId: string | null;
+  author: string | null;
+  files: Array<{ filename: string; contentType: string; storageKey: string }>;
+  organizationName: string;
+}
+
+const TICKET_FOR_THREADING = `SELECT t.id, t.number, t.status, t.reporter_id,
+       CASE WHEN t.status = 'closed' THEN coalesce(
+         (SELECT max(e.created_at) FROM ticket_events e WHERE e.ticket_id = t.id AND e.changes->'status'->>'to' = 'closed'),
+         t.updated_at) END AS closed_at
+  FROM tickets t`;
+
+/** The email channel's records: the log of mails taken, the Message-IDs of threads, templates. */
+export class MailStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  /** The status a Message-ID was already taken with in this organization, or null. */
+  async taken(organizationId: string, messageIdHeader: string): Promise<InboundStatus | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ status: InboundStatus }>(
+      'SELECT status FROM inbound_mails WHERE organization_id = $1 AND message_id_header = $2', [organizationId, messageIdHeader]));
+    return row?.status ?? null;
+  }
+
+  /** Records what became of a mail; a second record of the same Message-ID keeps the first. */
+  async record(r: InboundRecord): Promise<void> {
+    await withSql(this.orm, (sql) => sql.rows(
+      `INSERT INTO inbound_mails (id, organization_id, mailbox_id, message_id_header, from_address, subject, status, reason,
+                                  thread_rule, ticket_id, raw_storage_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (organization_id, message_id_header) DO NOTHING`,
+      [uuidv7(), r.organizationId, r.mailboxId, r.messageIdHeader.slice(0, 998), r.fromAddress.slice(0, 320), r.subject,
+        r.status, r.reason ?? null, r.threadRule ?? null, r.ticketId ?? null, r.rawStorageKey ?? null],
+    ));
+  }
+
+  /** Mails from this address taken in the last minute that counted against the sender limit. */
+  async recentFrom(organizationId: string, address: string): Promise<number> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ n: string }>(
+      `SELECT count(*) AS n FROM inbound_mails
+        WHERE organization_id = $1 AND from_address = $2 AND created_at > now() - interval '1 minute'
+          AND status IN ('ticket', 'message', 'held')`,
+      [organizationId, address]));
+    return Number(row?.n ?? 0);
+  }
+
+  async log(organizationId: string, opts: { status?: string; limit: number }): Promise<Array<Record<string, unknown>>> {
+    return withSql(this.orm, (sql) => sql.rows(
+      `SELECT m.id, m.created_at, m.status, m.from_address, m.subject, m.message_id_header, m.thread_rule, m.reason,
+              t.number AS ticket, b.address AS mailbox, m.raw_storage_key
+         FROM inbound_mails m LEFT JOIN tickets t ON t.id = m.ticket_id LEFT JOIN mailboxes b ON b.id = m.mailbox_id
+        WHERE m.organization_id = $1 AND ($2::text IS NULL OR m.status = $2)
+        ORDER BY m.created_at DESC LIMIT $3`,
+      [organizationId, opts.status ?? null, opts.limit]));
+  }
+
+  async rememberThreadId(organizationId: string, messageIdHeader: string, ticketId: string, direction: 'in' | 'out'): Promise<void> {
+    await withSql(this.orm, (sql) => sql.rows(
+      `INSERT INTO mail_thread_ids (id, organization_id, message_id_header, ticket_id, direction) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (organization_id, message_id_header) DO NOTHING`,
+      [uuidv7(), organizationId, messageIdHeader.slice(0, 998), ticketId, direction]));
+  }
+
+  async ticketByMessageIds(organizationId: string, ids: readonly string[]): Promise<TicketForThreading | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<Record<string, unknown>>(
+      `${TICKET_FOR_THREADING}
+         JOIN mail_thread_ids i ON i.ticket_id = t.id
+        WHERE i.organization_id = $1 AND i.message_id_header = ANY($2::text[])
+        ORDER BY array_position($2::text[], i.message_id_header::text) LIMIT 1`,
+      [organizationId, ids]));
+    return row ? toThreading(row) : null;
+  }
+
+  async ticketByNumber(organizationId: string, number: number): Promise<TicketForThreading | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<Record<string, unknown>>(
+      `${TICKET_FOR_THREADING} WHERE t.organization_id = $1 AND t.number = $2`, [organizationId, number]));
+    return row ? toThreading(row) : null;
+  }
+
+  async reporterOfEmail(organizationId: string, address: string): Promise<string | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ reporter_id: string }>(
+      `SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = 'email' AND address = $2`,
+      [organizationId, address.toLowerCase()]));
+    return row?.reporter_id ?? null;
+  }
+
+  /** A bounce: the address stops receiving notifications until someone fixes it. */
+  async markBounced(organizationId: string, address: string, reason: string): Promise<number> {
+    const rows = await withSql(this.orm, (sql) => sql.rows(
+      `UPDATE reporter_identities SET deliverable = false, undeliverable_reason = $3
+        WHERE organization_id = $1 AND kind = 'email' AND address = $2 RETURNING id`,
+      [organizationId, address.toLowerCase(), reason]));
+    return rows.length;
+  }
+
+  async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
+    return withSql(this.orm, async (sql) => {
+      const org = await sql.one<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [organizationId]);
+      const ticket = ticketNumber === null ? undefined : await sql.one<{ id: string; number: number; subject: string }>(
+        'SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, ticketNumber]);
+      const ids = ticket
+        ? await sql.rows<{ message_id_header: string; direction: string }>(
+            'SELECT message_id_header, direction FROM mail_thread_ids WHERE ticket_id = $1 ORDER BY created_at, id', [ticket.id])
+        : [];
+      const message = messageId && ticket
+        ? await sql.one<{ user_name: string | null; reporter_name: string | null }>(
+            `SELECT u.name AS user_name, r.name AS reporter_name FROM messages m
+               LEFT JOIN users u ON u.id = m.author_user_id LEFT JOIN reporters r ON r.id = m.author_reporter_id
+              WHERE m.id = $1 AND m.ticket_id = $2 AND m.visibility = 'public'`, [messageId, ticket.id])
+        : undefined;
+      const files = message
+        ? await sql.rows<{ filename: string; content_type: string; storage_key: string }>(
+            'SELECT filename, content_type, storage_key FROM attachments WHERE message_id = $1 ORDER BY id', [messageId])
+        : [];
+      const inbound = ids.filter((i) => i.direction === 'in');
+      return {
+        ticket: ticket ?? null,
+        threadIds: ids.map((i) => i.message_id_header),
+        lastInboundId: inbound.at(-1)?.message_id_header ?? null,
+        author: message?.user_name ?? null,
+        files: files.map((f) => ({ filename: f.filename, contentType: f.content_type, storageKey: f.storage_key })),
+        organizationName: org?.name ?? '',
+      };
+    });
+  }
+
+  async template(organizationId: string, kind: string, locale: string): Promise<{ subject: string; body: string } | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ subject: string; body: string }>(
+      'SELECT subject, body FROM message_templates WHERE organization_id = $1 AND kind = $2 AND locale = $3', [organizationId, kind, locale]));
+    return row ?? null;
+  }
+
+  async setTemplate(organizationId: string, kind: string, locale: string, subject: string, body: string): Promise<void> {
+    await withSql(this.orm, (sql) => sql.rows(
+      `INSERT INTO message_templates (id, organization_id, kind, locale, subject, body) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (organization_id, kind, locale) DO UPDATE SET subject = excluded.subject, body = excluded.body`,
+      [uuidv7(), organizationId, kind, locale, subject, body]));
+  }
+}
+
+function toThreading(r: Record<string, unknown>): TicketForThreading {
+  return {
+    id: r.id as string, number: r.number as number, status: r.status as string, reporterId: r.reporter_id as string,
+    closedAt: r.closed_at ? new Date(r.closed_at as string) : null,
+  };
+}

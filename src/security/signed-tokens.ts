@@ -1,0 +1,31 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** Short HMAC signatures of values the app hands out (ticket links, reply addresses) and later trusts. */
+export class Signer {
+  constructor(private readonly secret: string) {}
+
+  sign(purpose: string, value: string, length = 32): string {
+    return createHmac('sha256', this.secret).update(`${purpose}\n${value}`).digest('hex').slice(0, length);
+  }
+
+  verify(purpose: string, value: string, signature: string): boolean {
+    const expected = Buffer.from(this.sign(purpose, value, signature.length));
+    const given = Buffer.from(signature.toLowerCase());
+    return signature.length >= 10 && expected.length === given.length && timingSafeEqual(expected, given);
+  }
+}
+
+/**
+ * A link to a ticket's page for someone without an account: organization, number and expiry, signed.
+ * The portal checks it with `verifyTicketLink`.
+ */
+export function ticketLink(signer: Signer, publicUrl: string, ticket: { organizationId: string; number: number }, expiresAt: Date): string {
+  const exp = Math.floor(expiresAt.getTime() / 1000);
+  const sig = signer.sign('ticket-link', `${ticket.organizationId}:${ticket.number}:${exp}`);
+  return `${publicUrl}/portal/tickets/${ticket.number}?org=${ticket.organizationId}&exp=${exp}&sig=${sig}`;
+}
+
+export function verifyTicketLink(signer: Signer, q: { org: string; number: number; exp: number; sig: string }, now = new Date()): 'valid' | 'expired' | 'invalid' {
+  if (!signer.verify('ticket-link', `${q.org}:${q.number}:${q.exp}`, q.sig)) return 'invalid';
+  return q.exp * 1000 < now.getTime() ? 'expired' : 'valid';
+}
