@@ -48,6 +48,11 @@ export async function readMail(raw: Buffer): Promise<ReadMail> {
       inline: a.contentDisposition === 'inline' || Boolean(a.related),
     });
   }
+  const contentType = headers.get('content-type')[0] ?? 'text/plain';
+  // mailparser folds a report's message/delivery-status part into the text; the recipients are read from there.
+  if (deliveryStatus.length === 0 && /multipart\/report/i.test(contentType) && /Final-Recipient:/i.test(parsed.text ?? '')) {
+    deliveryStatus.push(parsed.text ?? '');
+  }
   return {
     messageId,
     referenced: referencedIds(parsed),
@@ -56,7 +61,7 @@ export async function readMail(raw: Buffer): Promise<ReadMail> {
     subject: (parsed.subject ?? '').replace(/\s+/g, ' ').trim(),
     text,
     html,
-    contentType: headers.get('content-type')[0] ?? 'text/plain',
+    contentType,
     headers,
     deliveryStatus,
     files,

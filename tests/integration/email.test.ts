@@ -1,0 +1,393 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import iconv from 'iconv-lite';
+import { Mailboxes } from '../../src/persistence/mailboxes.ts';
+import { MailStore } from '../../src/persistence/mail-store.ts';
+import { SecretBox } from '../../src/security/secret-box.ts';
+import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
+import { createTestDatabase, query, type TestDatabase } from '../support/database.ts';
+import { startDovecot, type TestImapServer } from '../support/dovecot.ts';
+import { encodedWord, filePart, mail, messageId, rfc2231, textPart } from '../support/mail-fixtures.ts';
+import { startSmtpSink, type SentMail, type SmtpSink } from '../support/smtp-sink.ts';
+
+/*
+ * The email channel against a real IMAP server (dovecot) and a real SMTP conversation (an smtp-server sink):
+ * mail appended to the mailbox becomes tickets and messages, answers leave by SMTP with thread headers.
+ */
+
+const MAILBOX = 'support@helpdesk.test';
+const ATTACHMENT_LIMIT = 200_000;
+let imap: TestImapServer;
+let smtp: SmtpSink;
+let app: TestApp;
+let db: TestDatabase;
+let seed: Awaited<ReturnType<typeof seedOrganization>>;
+
+async function startApp(): Promise<TestApp> {
+  return startTestApp({
+    db,
+    env: {
+      PUBLIC_URL: 'https://help.example.org', APP_SECRET: 'test-secret-test-secret', ATTACHMENT_MAX_BYTES: String(ATTACHMENT_LIMIT),
+      MAIL_SENDER_LIMIT_PER_MINUTE: '6', MAIL_POLL_MS: '1000', JOB_BACKOFF_MS: '100', JOB_BACKOFF_MAX_MS: '500',
+    },
+    workerOptions: { email: { idleDelayMs: 100, refreshMs: 300 } },
+  });
+}
+
+beforeAll(async () => {
+  [imap, smtp, db] = await Promise.all([startDovecot(), startSmtpSink(), createTestDatabase()]);
+  app = await startApp();
+  seed = await seedOrganization(app, 'Mail Org');
+  await new Mailboxes(app.rt.orm, new SecretBox(app.rt.secret)).add({
+    organizationId: seed.org.id, address: MAILBOX, imapUrl: imap.imapUrl, smtpUrl: smtp.url, plusAddressing: true,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await Promise.all([imap?.dispose(), smtp?.close()]);
+  await db?.drop();
+});
+
+async function deliver(raw: Buffer): Promise<void> {
+  const c = await imap.client();
+  try {
+    await c.append('INBOX', raw);
+  } finally {
+    await c.logout();
+  }
+}
+
+const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
+
+/** Waits until the mail with this Message-ID has been settled, and returns its log row. */
+async function settled(id: string, timeoutMs = 20_000): Promise<Record<string, any>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql(
+      `SELECT m.*, t.number FROM inbound_mails m LEFT JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id_header = $1`, [id]);
+    if (row) return row;
+    if (Date.now() > deadline) throw new Error(`mail ${id} was not taken within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const confirmationOf = (n: number) => (m: SentMail) => m.parsed.subject?.startsWith(`[#${n}]`) === true && m.parsed.headers.get('auto-submitted') === 'auto-replied';
+
+describe('a new mail', () => {
+  it('becomes a ticket, and the reporter gets a confirmation that threads with their mail', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'Rita Reporter <rita@customer.test>', subject: 'Printer on floor 3 is jammed', id, text: 'It shows error E42.\nPlease help.' }));
+    const row = await settled(id);
+    expect(row).toMatchObject({ status: 'ticket', thread_rule: 'new', from_address: 'rita@customer.test' });
+    const [ticket] = await sql(`SELECT t.*, r.name AS reporter FROM tickets t JOIN reporters r ON r.id = t.reporter_id WHERE t.number = $1 AND t.organization_id = $2`, [row.number, seed.org.id]);
+    expect(ticket).toMatchObject({ subject: 'Printer on floor 3 is jammed', channel: 'email', reporter: 'Rita Reporter' });
+    expect(ticket!.description).toContain('error E42');
+
+    const sent = await smtp.waitFor(confirmationOf(row.number));
+    expect(sent.envelopeTo).toEqual(['rita@customer.test']);
+    expect(sent.parsed.subject).toBe(`[#${row.number}] Printer on floor 3 is jammed`);
+    expect(sent.parsed.inReplyTo).toBe(id);
+    expect(sent.parsed.headers.get('x-auto-response-suppress')).toBe('All');
+    expect(sent.parsed.messageId).toMatch(/^<n\.[0-9a-f-]+@helpdesk\.test>$/);
+    expect(sent.parsed.text).toContain(`registered as ticket #${row.number}`);
+    expect(sent.parsed.text).toMatch(new RegExp(`https://help\\.example\\.org/portal/tickets/${row.number}\\?org=[^&]+&exp=\\d+&sig=[0-9a-f]{32}`));
+    // Plus-addressing: replies go to an address that names the ticket.
+    expect(sent.parsed.replyTo?.value[0]?.address).toMatch(new RegExp(`^support\\+t\\.${row.number}\\.[0-9a-f]{12}@helpdesk\\.test$`));
+
+    // The mail is flagged \Seen only now that its ticket is committed.
+    const c = await imap.client();
+    await c.mailboxOpen('INBOX');
+    const flags = [];
+    for await (const m of c.fetch('1:*', { flags: true, envelope: true })) if (m.envelope?.messageId === id) flags.push(...(m.flags ?? []));
+    await c.logout();
+    expect(flags).toContain('\\Seen');
+  });
+
+  it('from a Russian writer gets a Russian confirmation', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'ivan@customer.test', subject: encodedWord('Не работает лифт'), id, text: 'Лифт стоит на втором этаже, двери не открываются.' }));
+    const row = await settled(id);
+    const sent = await smtp.waitFor(confirmationOf(row.number));
+    expect(sent.parsed.subject).toBe(`[#${row.number}] Не работает лифт`);
+    expect(sent.parsed.text).toContain(`зарегистрировано под номером #${row.number}`);
+  });
+});
+
+describe('answers and replies', () => {
+  it('an agent reply reaches the reporter threaded, with the agent name and the files; the reporter reply lands on the same ticket', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'Paul <paul@customer.test>', subject: 'VPN drops every hour', id, text: 'Since Monday.' }));
+    const { number } = await settled(id);
+    const confirmation = await smtp.waitFor(confirmationOf(number));
+
+    const agent = apiClient(app.baseUrl, seed.agent.key);
+    const fd = new FormData();
+    fd.append('body', 'Please install the new client. Guide attached.');
+    fd.append('file', new Blob([new TextEncoder().encode('step 1, step 2')], { type: 'text/plain' }), 'guide.txt');
+    const res = await agent.raw('POST', `/tickets/${number}/comments`, { body: fd });
+    expect(res.status).toBeLessThan(300);
+    expect((await agent.post(`/tickets/${number}/comments`, { body: 'Note: this user is on the old client', internal: true })).status).toBeLessThan(300);
+
+    const reply = await smtp.waitFor((m) => m.parsed.text?.includes('install the new client') === true);
+    expect(reply.envelopeTo).toEqual(['paul@customer.test']);
+    expect(reply.parsed.subject).toBe(`[#${number}] VPN drops every hour`);
+    expect(reply.parsed.inReplyTo).toBe(id);
+    const references = ([] as string[]).concat(reply.parsed.references ?? []);
+    expect(references).toEqual(expect.arrayContaining([id, confirmation.parsed.messageId!]));
+    expect(reply.parsed.from?.value[0]).toMatchObject({ name: `agent ${seed.agent.email} (Mail Org)`, address: MAILBOX });
+    expect(reply.parsed.headers.get('auto-submitted')).toBeUndefined();
+    expect(reply.parsed.attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['guide.txt', 'step 1, step 2']]);
+
+    // The reporter answers from their mail client: quoted history and all.
+    const answerId = messageId();
+    await deliver(mail({
+      from: 'Paul <paul@customer.test>', subject: `Re: [#${number}] VPN drops every hour`, id: answerId,
+      headers: [`In-Reply-To: ${reply.parsed.messageId}`, `References: ${id} ${reply.parsed.messageId}`],
+      text: `Installed it, works now. Thanks!\n\nOn Mon, 23 Nov 2026 at 10:00, Support <${MAILBOX}> wrote:\n> Please install the new client.\n> Guide attached.`,
+    }));
+    const answer = await settled(answerId);
+    expect(answer).toMatchObject({ status: 'message', thread_rule: 'references', number });
+    const messages = await sql(`SELECT m.body, m.metadata FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE t.number = $1 AND t.organization_id = $2 ORDER BY m.created_at`, [number, seed.org.id]);
+    expect(messages).toHaveLength(4);
+    expect(messages[3]!.body).toBe('Installed it, works now. Thanks!');
+    expect(messages[3]!.metadata.email).toMatchObject({ messageId: answerId, threadRule: 'references' });
+    // Only the public reply and the confirmation were mailed; never the internal note.
+    expect(smtp.mails.filter((m) => m.envelopeTo.includes('paul@customer.test'))).toHaveLength(2);
+    expect(smtp.mails.some((m) => m.parsed.text?.includes('old client'))).toBe(false);
+    // The agent can see why the mail landed there.
+    const view = await agent.get(`/tickets/${number}`);
+    expect(view.body.messages.data.at(-1).metadata.email.threadRule).toBe('references');
+  });
+
+  it('threads by the signed reply address, and by the subject tag only for the reporter', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'nora@customer.test', subject: 'Badge reader broken', id, text: 'Door 5.' }));
+    const { number } = await settled(id);
+    const confirmation = await smtp.waitFor(confirmationOf(number));
+    const replyTo = confirmation.parsed.replyTo!.value[0]!.address!;
+
+    const byAddress = messageId();
+    await deliver(mail({ from: 'nora@customer.test', to: replyTo, subject: 'more details', id: byAddress, text: 'It beeps twice.' }));
+    expect(await settled(byAddress)).toMatchObject({ status: 'message', thread_rule: 'reply-address', number });
+
+    const byTag = messageId();
+    await deliver(mail({ from: 'nora@customer.test', subject: `Re: [#${number}] Badge reader broken`, id: byTag, text: 'Door 6 too.' }));
+    expect(await settled(byTag)).toMatchObject({ status: 'message', thread_rule: 'subject-tag', number });
+
+    // A stranger naming the ticket in the subject, or forging a reply address with a bad signature, opens a ticket of their own.
+    const forged = messageId();
+    await deliver(mail({ from: 'mallory@evil.test', to: `support+t.${number}.0123456789ab@helpdesk.test`, subject: `[#${number}] I am the agent, reset the door code`, id: forged, text: 'code?' }));
+    const stranger = await settled(forged);
+    expect(stranger.status).toBe('ticket');
+    expect(stranger.number).not.toBe(number);
+    expect(stranger.reason).toContain('not its reporter');
+  });
+
+  it('a reply to a ticket closed within the window reopens it; after the window it opens a linked ticket', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'olga@customer.test', subject: 'Projector', id, text: 'No signal.' }));
+    const { number } = await settled(id);
+    const agent = apiClient(app.baseUrl, seed.agent.key);
+    expect((await agent.patch(`/tickets/${number}`, { status: 'closed' })).status).toBe(200);
+
+    const soon = messageId();
+    await deliver(mail({ from: 'olga@customer.test', subject: `Re: [#${number}] Projector`, id: soon, headers: [`In-Reply-To: ${id}`], text: 'Broken again.' }));
+    expect(await settled(soon)).toMatchObject({ status: 'message', number });
+    expect((await agent.get(`/tickets/${number}`)).body.status).toBe('open');
+
+    expect((await agent.patch(`/tickets/${number}`, { status: 'closed' })).status).toBe(200);
+    await sql(`UPDATE ticket_events SET created_at = now() - interval '8 days' WHERE ticket_id = (SELECT id FROM tickets WHERE number = $1 AND organization_id = $2)`, [number, seed.org.id]);
+    const late = messageId();
+    await deliver(mail({ from: 'olga@customer.test', subject: `Re: [#${number}] Projector`, id: late, headers: [`In-Reply-To: ${id}`], text: 'And again, weeks later.' }));
+    const row = await settled(late);
+    expect(row.status).toBe('ticket');
+    const [linked] = await sql(`SELECT t.subject, f.number AS follows FROM tickets t JOIN tickets f ON f.id = t.follow_up_of_id WHERE t.id = $1`, [row.ticket_id]);
+    expect(linked).toMatchObject({ follows: number, subject: 'Projector' });
+    expect((await agent.get(`/tickets/${number}`)).body.status).toBe('closed');
+  });
+});
+
+describe('no loops', () => {
+  it('an out-of-office reply and a bounce create nothing and send nothing; the bounce marks the address', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'sam@customer.test', subject: 'Monitor flickers', id, text: 'Flickers.' }));
+    const { number } = await settled(id);
+    const confirmation = await smtp.waitFor(confirmationOf(number));
+    const sentBefore = smtp.mails.length;
+    const ticketsBefore = (await sql('SELECT count(*)::int AS n FROM tickets'))[0]!.n;
+
+    const ooo = messageId();
+    await deliver(mail({
+      from: 'sam@customer.test', subject: `Automatic reply: [#${number}] Monitor flickers`, id: ooo,
+      headers: ['Auto-Submitted: auto-replied', `In-Reply-To: ${confirmation.parsed.messageId}`], text: 'I am out of office until Monday.',
+    }));
+    const listMail = messageId();
+    await deliver(mail({ from: 'news@vendor.test', subject: 'Our newsletter', id: listMail, headers: ['List-Id: <news.vendor.test>', 'Precedence: bulk'], text: 'News' }));
+    const bounce = messageId();
+    await deliver(mail({
+      from: 'Mail Delivery System <MAILER-DAEMON@mx.customer.test>', to: MAILBOX, subject: 'Undelivered Mail Returned to Sender', id: bounce,
+      headers: ['Auto-Submitted: auto-replied'], contentType: 'multipart/report; report-type=delivery-status',
+      parts: [
+        textPart('This is the mail system. Your message could not be delivered to sam@customer.test.'),
+        { headers: ['Content-Type: message/delivery-status'], body: 'Reporting-MTA: dns; mx.customer.test\r\n\r\nFinal-Recipient: rfc822; sam@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n' },
+        { headers: ['Content-Type: text/rfc822-headers'], body: `Message-ID: ${confirmation.parsed.messageId}\r\nSubject: [#${number}] Monitor flickers\r\n` },
+      ],
+    }));
+    expect(await settled(ooo)).toMatchObject({ status: 'automatic', ticket_id: null });
+    expect((await settled(listMail)).status).toBe('automatic');
+    const b = await settled(bounce);
+    expect(b.status).toBe('bounce');
+    expect(b.reason).toContain('sam@customer.test');
+    expect((await sql('SELECT count(*)::int AS n FROM tickets'))[0]!.n).toBe(ticketsBefore);
+    const [identity] = await sql(`SELECT deliverable FROM reporter_identities WHERE address = 'sam@customer.test'`);
+    expect(identity!.deliverable).toBe(false);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(smtp.mails.length).toBe(sentBefore);
+  });
+
+  it('holds mails beyond the per-sender limit instead of opening tickets', async () => {
+    const ids = Array.from({ length: 8 }, () => messageId());
+    for (const [i, id] of ids.entries()) await deliver(mail({ from: 'flood@customer.test', subject: `Flood ${i}`, id, text: `mail ${i}` }));
+    const rows = await Promise.all(ids.map((id) => settled(id)));
+    expect(rows.map((r) => r.status)).toEqual(['ticket', 'ticket', 'ticket', 'ticket', 'ticket', 'ticket', 'held', 'held']);
+    expect(rows[7]!.reason).toContain('6 mails a minute');
+    expect(rows[7]!.raw_storage_key).toBeTruthy();
+  });
+});
+
+describe('what arrives', () => {
+  it('keeps windows-1251 and KOI8-R subjects, bodies and file names intact', async () => {
+    const cp1251 = messageId();
+    await deliver(mail({
+      from: `${encodedWord('Пётр Иванов', 'windows-1251')} <petr@customer.test>`, subject: encodedWord('Сломался принтер в бухгалтерии', 'windows-1251'), id: cp1251,
+      parts: [
+        textPart('Принтер печатает пустые листы. Что делать?', 'windows-1251'),
+        filePart(Buffer.from('%PDF-1.4 test'), `attachment; ${rfc2231('filename', 'Акт приёмки.pdf', 'windows-1251')}`, 'application/pdf'),
+      ],
+    }));
+    const koi = messageId();
+    await deliver(mail({
+      from: 'anna@customer.test', subject: encodedWord('Нет отопления в офисе', 'koi8-r'), id: koi,
+      parts: [
+        textPart('Батареи холодные с утра.', 'koi8-r'),
+        filePart(Buffer.from('photo bytes'), `attachment; filename="${encodedWord('фото батареи.jpg', 'koi8-r')}"`, 'image/jpeg'),
+      ],
+    }));
+    for (const [id, subject, body, file, reporter] of [
+      [cp1251, 'Сломался принтер в бухгалтерии', 'Принтер печатает пустые листы. Что делать?', 'Акт приёмки.pdf', 'Пётр Иванов'],
+      [koi, 'Нет отопления в офисе', 'Батареи холодные с утра.', 'фото батареи.jpg', ''],
+    ] as const) {
+      const row = await settled(id);
+      const [t] = await sql(`SELECT t.subject, t.description, r.name, (SELECT json_agg(a.filename) FROM attachments a WHERE a.ticket_id = t.id) AS files
+                               FROM tickets t JOIN reporters r ON r.id = t.reporter_id WHERE t.id = $1`, [row.ticket_id]);
+      expect(t).toMatchObject({ subject, description: body, files: [file], name: reporter });
+    }
+  });
+
+  it('stores HTML-only mail sanitized, with a readable text', async () => {
+    const id = messageId();
+    await deliver(mail({
+      from: 'html@customer.test', subject: 'HTML only', id,
+      parts: [{ headers: ['Content-Type: text/html; charset=utf-8'], body: '<html><body><p>Hello <b>team</b>,</p><script>alert(1)</script><p onclick="x()">the <a href="javascript:evil()">screen</a> is black.</p></body></html>' }],
+      contentType: 'multipart/alternative',
+    }));
+    const row = await settled(id);
+    const [m] = await sql(`SELECT body, body_html FROM messages WHERE ticket_id = $1`, [row.ticket_id]);
+    expect(m!.body).toContain('Hello team,');
+    expect(m!.body).toContain('the screen is black.');
+    expect(m!.body_html).toContain('<b>team</b>');
+    expect(m!.body_html).not.toMatch(/script|onclick|javascript/);
+  });
+
+  it('leaves out an attachment over the limit with a note, and still makes the ticket', async () => {
+    const id = messageId();
+    await deliver(mail({
+      from: 'big@customer.test', subject: 'Logs', id,
+      parts: [
+        textPart('Logs attached.'),
+        filePart(Buffer.alloc(ATTACHMENT_LIMIT + 1000, 7), 'attachment; filename="huge.log"'),
+        filePart(Buffer.from('small log'), 'attachment; filename="small.log"', 'text/plain'),
+      ],
+    }));
+    const row = await settled(id);
+    expect(row.status).toBe('ticket');
+    const [t] = await sql(`SELECT t.description, (SELECT json_agg(a.filename) FROM attachments a WHERE a.ticket_id = t.id) AS files FROM tickets t WHERE t.id = $1`, [row.ticket_id]);
+    expect(t!.files).toEqual(['small.log']);
+    expect(t!.description).toContain('"huge.log"');
+    expect(t!.description).toContain('left out');
+  });
+
+  it('keeps a mail it cannot make a ticket of, visible with its reason, and never retries it forever', async () => {
+    // No From address at all: a mail nobody can be answered at, kept as failed rather than lost.
+    const id = messageId();
+    await deliver(Buffer.from(`To: ${MAILBOX}\r\nSubject: nobody\r\nMessage-ID: ${id}\r\n\r\nwho sent this?\r\n`));
+    const row = await settled(id);
+    expect(['bounce', 'failed']).toContain(row.status);
+  });
+});
+
+describe('exactly once', () => {
+  it('the same mail delivered twice, and again after a restart, is one ticket', async () => {
+    const id = messageId();
+    const raw = mail({ from: 'twice@customer.test', subject: 'Delivered twice', id, text: 'once' });
+    await deliver(raw);
+    await deliver(raw);
+    const row = await settled(id);
+    await new Promise((r) => setTimeout(r, 1500));
+    await app.stop();
+    // The same database, a new process: the checkpoint and the Message-ID log survive.
+    app = await startApp();
+    await deliver(raw);
+    const after = messageId();
+    await deliver(mail({ from: 'twice@customer.test', subject: 'After restart', id: after, text: 'new' }));
+    await settled(after);
+    const [n] = await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Delivered twice'`);
+    expect(n!.n).toBe(1);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'once'`))[0]!.n).toBe(1);
+    expect(row.status).toBe('ticket');
+  });
+
+  it('loses nothing when the IMAP server stops and starts again mid-run', async () => {
+    const before = Array.from({ length: 3 }, () => messageId());
+    for (const id of before) await deliver(mail({ from: 'outage@customer.test', subject: `before ${id}`, id, text: 'before' }));
+    await imap.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    await imap.start();
+    const after = Array.from({ length: 3 }, () => messageId());
+    for (const id of after) await deliver(mail({ from: 'outage2@customer.test', subject: `after ${id}`, id, text: 'after' }));
+    const rows = await Promise.all([...before, ...after].map((id) => settled(id, 60_000)));
+    expect(rows.map((r) => r.status)).toEqual(Array(6).fill('ticket'));
+    expect(new Set(rows.map((r) => r.ticket_id)).size).toBe(6);
+  }, 90_000);
+});
+
+describe('delivery failures', () => {
+  it('a recipient refused with 550 is marked undeliverable, and the ticket shows it', async () => {
+    smtp.refuse.add('gone@customer.test');
+    const id = messageId();
+    await deliver(mail({ from: 'gone@customer.test', subject: 'Mailbox gone', id, text: 'hello' }));
+    const { number, ticket_id } = await settled(id);
+    const deadline = Date.now() + 15_000;
+    let events: Array<Record<string, any>> = [];
+    while (Date.now() < deadline) {
+      events = await sql(`SELECT kind, changes FROM ticket_events WHERE ticket_id = $1 AND kind = 'delivery_failed'`, [ticket_id]);
+      if (events.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(events[0]?.changes).toMatchObject({ address: 'gone@customer.test' });
+    expect(events[0]?.changes.reason).toContain('550');
+    const [identity] = await sql(`SELECT deliverable FROM reporter_identities WHERE address = 'gone@customer.test'`);
+    expect(identity!.deliverable).toBe(false);
+    const trail = await apiClient(app.baseUrl, seed.agent.key).get(`/tickets/${number}/events`);
+    expect(trail.body.data.map((e: { kind: string }) => e.kind)).toContain('delivery_failed');
+  });
+});
+
+it('stores mailbox passwords encrypted', async () => {
+  const [row] = await sql(`SELECT imap_url FROM mailboxes WHERE address = $1`, [MAILBOX]);
+  expect(row!.imap_url).not.toContain(imap.password);
+  expect(row!.imap_url).toMatch(/:v1\./);
+  const store = new MailStore(app.rt.orm);
+  expect(await store.taken(seed.org.id, '<nope@x>')).toBeNull();
+  void iconv;
+});

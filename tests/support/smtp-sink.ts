@@ -1,0 +1,75 @@
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+export interface SentMail { envelopeTo: string[]; raw: Buffer; parsed: ParsedMail }
+
+export interface SmtpSink {
+  port: number;
+  url: string;
+  mails: SentMail[];
+  /** Recipients the sink refuses with 550, as a mail server does for an address that does not exist. */
+  refuse: Set<string>;
+  /** Resolves with the first mail (already received or to come) that matches. */
+  waitFor(match: (m: SentMail) => boolean, timeoutMs?: number): Promise<SentMail>;
+  close(): Promise<void>;
+}
+
+/** An in-process SMTP server that keeps every mail it accepts, parsed. */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const mails: SentMail[] = [];
+  const refuse = new Set<string>();
+  const waiters: Array<{ match: (m: SentMail) => boolean; resolve: (m: SentMail) => void }> = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (refuse.has(address.address.toLowerCase())) {
+        const err = new Error('5.1.1 No such user here') as Error & { responseCode: number };
+        err.responseCode = 550;
+        callback(err);
+        return;
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        void simpleParser(raw).then((parsed) => {
+          const mail = { envelopeTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), raw, parsed };
+          mails.push(mail);
+          for (const w of [...waiters]) {
+            if (w.match(mail)) {
+              waiters.splice(waiters.indexOf(w), 1);
+              w.resolve(mail);
+            }
+          }
+          callback();
+        }, callback);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as { port: number }).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    mails,
+    refuse,
+    waitFor(match, timeoutMs = 15_000) {
+      const found = mails.find(match);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { match, resolve: (m: SentMail) => { clearTimeout(timer); resolve(m); } };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`no matching mail within ${timeoutMs} ms; got ${mails.length}: ${mails.map((m) => m.parsed.subject).join(' | ')}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
