@@ -12,6 +12,8 @@ import { sweepOrphanFiles } from '../storage/orphans.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { resolveDatabase, resolveRedis, type Runtime } from '../runtime/runtime.ts';
 import { QUEUES, apiKeyRevokedChannel } from '../workers/queues.ts';
+import { resolveAppSecret } from '../security/app-secret.ts';
+import { addMailCommands } from './mail-commands.ts';
 import { createRedis } from '../workers/redis.ts';
 
 /**
@@ -218,6 +220,14 @@ jobs.command('retry')
       print({ retried });
     });
   });
+
+addMailCommands(program, {
+  print,
+  withDatabase: (fn) => withDatabase((orm) => {
+    const config = env();
+    return fn(orm, resolveAppSecret(config.appSecret, config.dataDir));
+  }),
+});
 
 try {
   await program.parseAsync(process.argv);

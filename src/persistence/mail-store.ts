@@ -70,14 +70,21 @@ export class MailStore {
     return Number(row?.n ?? 0);
   }
 
-  async log(organizationId: string, opts: { status?: string; limit: number }): Promise<Array<Record<string, unknown>>> {
+  async log(organizationId: string, opts: { status?: string; limit: number; offset?: number }): Promise<Array<Record<string, unknown>>> {
     return withSql(this.orm, (sql) => sql.rows(
-      `SELECT m.id, m.created_at, m.status, m.from_address, m.subject, m.message_id_header, m.thread_rule, m.reason,
+      `SELECT count(*) OVER () AS total, m.id, m.created_at, m.status, m.from_address, m.subject, m.message_id_header, m.thread_rule, m.reason,
               t.number AS ticket, b.address AS mailbox, m.raw_storage_key
          FROM inbound_mails m LEFT JOIN tickets t ON t.id = m.ticket_id LEFT JOIN mailboxes b ON b.id = m.mailbox_id
         WHERE m.organization_id = $1 AND ($2::text IS NULL OR m.status = $2)
-        ORDER BY m.created_at DESC LIMIT $3`,
-      [organizationId, opts.status ?? null, opts.limit]));
+        ORDER BY m.created_at DESC, m.id DESC LIMIT $3 OFFSET $4`,
+      [organizationId, opts.status ?? null, opts.limit, opts.offset ?? 0]));
+  }
+
+  /** Where the raw source of a kept mail (failed or held) is stored, within the organization. */
+  async rawKey(organizationId: string, id: string): Promise<string | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ raw_storage_key: string | null }>(
+      'SELECT raw_storage_key FROM inbound_mails WHERE organization_id = $1 AND id = $2', [organizationId, id]));
+    return row?.raw_storage_key ?? null;
   }
 
   async rememberThreadId(organizationId: string, messageIdHeader: string, ticketId: string, direction: 'in' | 'out'): Promise<void> {

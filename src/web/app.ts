@@ -11,6 +11,7 @@ import { openApiDocument } from './openapi.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import type { ApiDeps } from './routes/deps.ts';
 import { directoryRoutes } from './routes/directory.ts';
+import { mailRoutes } from './routes/mail.ts';
 import { healthRoutes } from './routes/health.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { ticketRoutes } from './routes/tickets.ts';
@@ -67,7 +68,7 @@ export function createApp(deps: AppDeps): Koa {
       throw new HttpError(400, 'malformed_json', `Malformed JSON: ${err.message}`);
     },
   }));
-  for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), directoryRoutes(deps)]) {
+  for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), directoryRoutes(deps), mailRoutes(deps)]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
   root.use(api.routes(), api.allowedMethods());

@@ -74,6 +74,8 @@ export function openApiDocument(serverUrl = '/api/v1'): Record<string, unknown> 
       '/categories': { get: { summary: 'Categories (a tree: `parent` is the parent id)', parameters: queryParameters(pageQuery), responses: { '200': { description: 'A page of categories' } } } },
       '/services': { get: { summary: 'Services', parameters: queryParameters(pageQuery), responses: { '200': { description: 'A page of services' } } } },
       '/objects': { get: { summary: 'Objects', parameters: queryParameters(pageQuery), responses: { '200': { description: 'A page of objects' } } } },
+      '/mail/inbound': { get: { summary: 'Incoming mail and what became of it: ticket, message (with the threading rule), automatic, bounce, held or failed (admins only)', parameters: [...queryParameters(pageQuery), { name: 'status', in: 'query', schema: { enum: ['ticket', 'message', 'automatic', 'bounce', 'held', 'failed'] } }], responses: { '200': { description: 'A page of the mail log, newest first' }, ...common, '403': errorResponse('Not an admin') } } },
+      '/mail/inbound/{id}/raw': { get: { summary: 'The raw source of a held or failed mail (admins only)', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }], responses: { '200': { description: 'message/rfc822', content: { 'message/rfc822': {} } }, '404': errorResponse('No kept source'), ...common, '403': errorResponse('Not an admin') } } },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key from `npm run cli -- apikey create`' } },

@@ -252,6 +252,23 @@ describe('no loops', () => {
     expect(rows.map((r) => r.status)).toEqual(['ticket', 'ticket', 'ticket', 'ticket', 'ticket', 'ticket', 'held', 'held']);
     expect(rows[7]!.reason).toContain('6 mails a minute');
     expect(rows[7]!.raw_storage_key).toBeTruthy();
+
+    // Admins see what was held, and can fetch its source; agents and other organizations cannot.
+    const admin = apiClient(app.baseUrl, seed.admin.key);
+    const held = await admin.get('/mail/inbound?status=held');
+    expect(held.status).toBe(200);
+    expect(held.body.data.map((m: { message_id_header: string }) => m.message_id_header)).toEqual(expect.arrayContaining([ids[6], ids[7]]));
+    expect(held.body.data[0]).toMatchObject({ status: 'held', from_address: 'flood@customer.test', has_raw: true });
+    const raw = await admin.get(`/mail/inbound/${held.body.data[0].id}/raw`);
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toBe('message/rfc822');
+    expect(raw.text).toContain('flood@customer.test');
+    expect((await apiClient(app.baseUrl, seed.agent.key).get('/mail/inbound')).status).toBe(403);
+    const other = await seedOrganization(app);
+    const foreign = apiClient(app.baseUrl, other.admin.key);
+    expect((await foreign.get('/mail/inbound')).body.total).toBe(0);
+    expect((await foreign.get(`/mail/inbound/${held.body.data[0].id}/raw`)).status).toBe(404);
+    expect((await admin.get('/mail/inbound?status=lost')).status).toBe(422);
   });
 });
 
@@ -345,6 +362,24 @@ describe('exactly once', () => {
     expect(n!.n).toBe(1);
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'once'`))[0]!.n).toBe(1);
     expect(row.status).toBe('ticket');
+  });
+
+  it('reads the whole mailbox again when UIDVALIDITY changes, and takes nothing twice', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'uv@customer.test', subject: 'Before renumbering', id, text: 'x' }));
+    await settled(id);
+    const ticketsBefore = (await sql('SELECT count(*)::int AS n FROM tickets'))[0]!.n;
+    // As if the server had renumbered the mailbox: the checkpoint no longer applies.
+    await sql(`UPDATE mailboxes SET uid_validity = '1' WHERE address = $1`, [MAILBOX]);
+    const next = messageId();
+    await deliver(mail({ from: 'uv@customer.test', subject: 'After renumbering', id: next, text: 'y' }));
+    expect((await settled(next)).status).toBe('ticket');
+    expect((await sql('SELECT count(*)::int AS n FROM tickets'))[0]!.n).toBe(ticketsBefore + 1);
+    const deadline = Date.now() + 10_000;
+    while ((await sql(`SELECT uid_validity FROM mailboxes WHERE address = $1`, [MAILBOX]))[0]!.uid_validity === '1' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect((await sql(`SELECT uid_validity FROM mailboxes WHERE address = $1`, [MAILBOX]))[0]!.uid_validity).not.toBe('1');
   });
 
   it('loses nothing when the IMAP server stops and starts again mid-run', async () => {
