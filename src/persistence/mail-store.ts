@@ -27,6 +27,8 @@ export interface OutgoingMailContext {
   /** The newest Message-ID that came from the reporter, which a reply answers. */
   lastInboundId: string | null;
   author: string | null;
+  /** The full text of the message the notification reports (payloads carry only a preview). */
+  body: string | null;
   files: Array<{ filename: string; contentType: string; storageKey: string }>;
   organizationName: string;
 }
@@ -55,8 +57,8 @@ export class MailStore {
                                   thread_rule, ticket_id, raw_storage_key)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (organization_id, message_id_header) DO NOTHING`,
-      [uuidv7(), r.organizationId, r.mailboxId, r.messageIdHeader.slice(0, 998), r.fromAddress.slice(0, 320), r.subject,
-        r.status, r.reason ?? null, r.threadRule ?? null, r.ticketId ?? null, r.rawStorageKey ?? null],
+      [uuidv7(), r.organizationId, r.mailboxId, storable(r.messageIdHeader).slice(0, 998), storable(r.fromAddress).slice(0, 320),
+        storable(r.subject), r.status, r.reason == null ? null : storable(r.reason), r.threadRule ?? null, r.ticketId ?? null, r.rawStorageKey ?? null],
     ));
   }
 
@@ -136,8 +138,8 @@ export class MailStore {
             'SELECT message_id_header, direction FROM mail_thread_ids WHERE ticket_id = $1 ORDER BY created_at, id', [ticket.id])
         : [];
       const message = messageId && ticket
-        ? await sql.one<{ user_name: string | null; reporter_name: string | null }>(
-            `SELECT u.name AS user_name, r.name AS reporter_name FROM messages m
+        ? await sql.one<{ user_name: string | null; reporter_name: string | null; body: string }>(
+            `SELECT u.name AS user_name, r.name AS reporter_name, m.body FROM messages m
                LEFT JOIN users u ON u.id = m.author_user_id LEFT JOIN reporters r ON r.id = m.author_reporter_id
               WHERE m.id = $1 AND m.ticket_id = $2 AND m.visibility = 'public'`, [messageId, ticket.id])
         : undefined;
@@ -151,6 +153,7 @@ export class MailStore {
         threadIds: ids.map((i) => i.message_id_header),
         lastInboundId: inbound.at(-1)?.message_id_header ?? null,
         author: message?.user_name ?? null,
+        body: message?.body ?? null,
         files: files.map((f) => ({ filename: f.filename, contentType: f.content_type, storageKey: f.storage_key })),
         organizationName: org?.name ?? '',
       };
@@ -169,6 +172,11 @@ export class MailStore {
        ON CONFLICT (organization_id, kind, locale) DO UPDATE SET subject = excluded.subject, body = excluded.body`,
       [uuidv7(), organizationId, kind, locale, subject, body]));
   }
+}
+
+/** Text as Postgres stores it: mail can carry NUL characters, which text columns refuse. */
+function storable(s: string): string {
+  return s.replace(/\u0000/g, '');
 }
 
 function toThreading(r: Record<string, unknown>): TicketForThreading {

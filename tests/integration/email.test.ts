@@ -154,9 +154,17 @@ describe('answers and replies', () => {
     // Only the public reply and the confirmation were mailed; never the internal note.
     expect(smtp.mails.filter((m) => m.envelopeTo.includes('paul@customer.test'))).toHaveLength(2);
     expect(smtp.mails.some((m) => m.parsed.text?.includes('old client'))).toBe(false);
+    expect(smtp.mails.some((m) => m.parsed.text?.includes('old client'))).toBe(false);
+    // A long answer arrives whole, not as the preview notifications carry.
+    const long = `Long answer start. ${'All the details of the fix. '.repeat(300)}Long answer end.`;
+    expect((await agent.post(`/tickets/${number}/comments`, { body: long })).status).toBeLessThan(300);
+    const longMail = await smtp.waitFor((m) => m.parsed.text?.includes('Long answer start.') === true);
+    expect(longMail.parsed.text).toContain('Long answer end.');
+
     // The agent can see why the mail landed there.
     const view = await agent.get(`/tickets/${number}`);
-    expect(view.body.messages.data.at(-1).metadata.email.threadRule).toBe('references');
+    const fromMail = view.body.messages.data.find((m: { body: string }) => m.body.startsWith('Installed it'));
+    expect(fromMail.metadata.email).toMatchObject({ threadRule: 'references', messageId: answerId });
   });
 
   it('threads by the signed reply address, and by the subject tag only for the reporter', async () => {
@@ -189,6 +197,9 @@ describe('answers and replies', () => {
     const { number } = await settled(id);
     const agent = apiClient(app.baseUrl, seed.agent.key);
     expect((await agent.patch(`/tickets/${number}`, { status: 'closed' })).status).toBe(200);
+    const statusMail = await smtp.waitFor((m) => m.envelopeTo.includes('olga@customer.test') && m.parsed.text?.includes('is now: closed') === true);
+    expect(statusMail.parsed.subject).toBe(`[#${number}] Projector`);
+    expect(statusMail.parsed.headers.get('auto-submitted')).toBe('auto-replied');
 
     const soon = messageId();
     await deliver(mail({ from: 'olga@customer.test', subject: `Re: [#${number}] Projector`, id: soon, headers: [`In-Reply-To: ${id}`], text: 'Broken again.' }));

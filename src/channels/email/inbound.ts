@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
-import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
+import { intakeEventSchema, type IntakeEventInput, type StoredFile } from '../../core/intake-event.ts';
 import type { AttachmentStorage } from '../../core/ports.ts';
 import type { MailboxConfig } from '../../persistence/mailboxes.ts';
 import type { InboundStatus, MailStore } from '../../persistence/mail-store.ts';
@@ -108,6 +108,13 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
     metadata: { email: emailMetadata(mail, mailbox, thread, notes) },
     receivedAt: (mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : new Date()).toISOString(),
   };
+  // An event the schema refuses would be refused on every try: keep the mail as failed instead.
+  const valid = intakeEventSchema.safeParse(event);
+  if (!valid.success) {
+    const reason = valid.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    await deps.store.record({ ...base, status: 'failed', reason: `not a valid request: ${reason}`, threadRule: thread.rule, rawStorageKey: await keepRaw(deps, raw) });
+    return { status: 'failed', messageId: mail.messageId };
+  }
   const result = await deps.submit(event);
   if (result.state === 'pending') throw new MailNotTakenYet(`mail ${mail.messageId} is queued but not committed yet`);
   if (result.state === 'failed') {

@@ -28,7 +28,7 @@ export interface MailFile { filename: string; contentType: string; content: Buff
 export async function readMail(raw: Buffer): Promise<ReadMail> {
   const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
   const headers = headerMap(parsed);
-  const declaredId = parsed.messageId?.trim();
+  const declaredId = parsed.messageId?.replace(/\u0000/g, '').trim();
   const messageId = declaredId && /^<[^<>\s]+>$/.test(declaredId)
     ? declaredId
     : `<${createHash('sha256').update(raw).digest('hex').slice(0, 40)}@no-message-id>`;

@@ -48,7 +48,7 @@ export class SmtpSender implements NotificationSender {
       number: String(number),
       subject: ctx.ticket?.subject ?? String(n.payload.subject ?? ''),
       link,
-      text: String(n.payload.text ?? ''),
+      text: ctx.body ?? String(n.payload.text ?? ''),
       agent: ctx.author ?? agentFallback(locale),
       status: statusName(String(n.payload.to ?? ''), locale),
       organization: ctx.organizationName,
