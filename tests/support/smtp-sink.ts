@@ -9,6 +9,8 @@ export interface SmtpSink {
   mails: SentMail[];
   /** Recipients the sink refuses with 550, as a mail server does for an address that does not exist. */
   refuse: Set<string>;
+  /** Recipients the sink answers 451 (try again later), as many times as the count says. */
+  tempfail: Map<string, number>;
   /** Resolves with the first mail (already received or to come) that matches. */
   waitFor(match: (m: SentMail) => boolean, timeoutMs?: number): Promise<SentMail>;
   close(): Promise<void>;
@@ -18,6 +20,7 @@ export interface SmtpSink {
 export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: SentMail[] = [];
   const refuse = new Set<string>();
+  const tempfail = new Map<string, number>();
   const waiters: Array<{ match: (m: SentMail) => boolean; resolve: (m: SentMail) => void }> = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -27,6 +30,14 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       if (refuse.has(address.address.toLowerCase())) {
         const err = new Error('5.1.1 No such user here') as Error & { responseCode: number };
         err.responseCode = 550;
+        callback(err);
+        return;
+      }
+      const left = tempfail.get(address.address.toLowerCase()) ?? 0;
+      if (left > 0) {
+        tempfail.set(address.address.toLowerCase(), left - 1);
+        const err = new Error('4.2.0 Mailbox busy, try again later') as Error & { responseCode: number };
+        err.responseCode = 451;
         callback(err);
         return;
       }
@@ -58,6 +69,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     url: `smtp://127.0.0.1:${port}`,
     mails,
     refuse,
+    tempfail,
     waitFor(match, timeoutMs = 15_000) {
       const found = mails.find(match);
       if (found) return Promise.resolve(found);

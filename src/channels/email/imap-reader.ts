@@ -7,6 +7,8 @@ export interface ReaderOptions {
   mailbox: MailboxConfig;
   mailboxes: Mailboxes;
   take: (mailbox: MailboxConfig, raw: Buffer) => Promise<TakeResult>;
+  /** Records a mail too large to download; it stays in the mailbox. */
+  tooLarge: (mailbox: MailboxConfig, mail: { uid: number; size: number; messageId: string | null; from: string; subject: string }) => Promise<void>;
   logger: Logger;
   /** Longest wait between two looks at the mailbox when the server sends no news. */
   pollMs: number;
@@ -129,9 +131,15 @@ export class MailboxReader {
       uids = ((await client.search({ uid: `${cp.lastUid + 1}:*` }, { uid: true })) || []).filter((u) => u > cp.lastUid);
     }
     uids.sort((a, b) => a - b);
+    // Sizes of all new messages in one command, so that an oversized one is never downloaded.
+    const sizes = new Map<number, number>();
+    if (uids.length > 0) {
+      for await (const m of client.fetch(uids.join(','), { uid: true, size: true }, { uid: true })) sizes.set(m.uid, m.size ?? 0);
+    }
     for (const uid of uids) {
       if (this.stopped) return;
-      await this.takeOne(client, uid);
+      if (!sizes.has(uid)) continue; // expunged meanwhile
+      await this.takeOne(client, uid, sizes.get(uid)!);
       if (!firstLook) await this.o.mailboxes.saveCheckpoint(this.o.mailbox.id, { uidValidity, lastUid: uid });
     }
     if (firstLook || cp.uidValidity !== uidValidity) {
@@ -142,12 +150,14 @@ export class MailboxReader {
     }
   }
 
-  private async takeOne(client: ImapFlow, uid: number): Promise<void> {
-    const meta = await client.fetchOne(String(uid), { uid: true, size: true }, { uid: true });
-    if (!meta) return;
-    if ((meta.size ?? 0) > this.o.maxBytes) {
-      this.log.error({ uid, size: meta.size }, 'mail larger than MAIL_MAX_BYTES left in the mailbox unread');
-      await this.o.mailboxes.noteError(this.o.mailbox.id, `mail UID ${uid} (${meta.size} bytes) is larger than MAIL_MAX_BYTES; it was left in the mailbox`);
+  private async takeOne(client: ImapFlow, uid: number, size: number): Promise<void> {
+    if (size > this.o.maxBytes) {
+      this.log.error({ uid, size }, 'mail larger than MAIL_MAX_BYTES left in the mailbox unread');
+      const head = await client.fetchOne(String(uid), { uid: true, envelope: true }, { uid: true });
+      const env = head ? head.envelope : undefined;
+      await this.o.tooLarge(this.o.mailbox, {
+        uid, size, messageId: env?.messageId ?? null, from: env?.from?.[0]?.address ?? '', subject: env?.subject ?? '',
+      });
       return;
     }
     const msg = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });

@@ -82,6 +82,11 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
     const reader = new MailboxReader({
       mailbox: m, mailboxes, logger: log, pollMs: deps.config.mail.pollMs, maxBytes: deps.config.mail.maxBytes,
       idleDelayMs: deps.idleDelayMs, take: (box, raw) => takeMail(inbound, box, raw),
+      tooLarge: (box, mail) => store.record({
+        organizationId: box.organizationId, mailboxId: box.id, messageIdHeader: mail.messageId ?? `<uid-${mail.uid}-${box.id}@too-large>`,
+        fromAddress: mail.from.toLowerCase(), subject: mail.subject, status: 'failed',
+        reason: `${mail.size} bytes, more than MAIL_MAX_BYTES (${deps.config.mail.maxBytes}); left unread in the mailbox (UID ${mail.uid})`,
+      }),
     });
     reader.start();
     return reader;
