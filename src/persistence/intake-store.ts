@@ -205,10 +205,12 @@ async function resolveSender(sql: Sql, event: IntakeEvent): Promise<{ reporterId
     const row = await sql.one<{ reporter_id: string | null; author_role: Role | null }>(
       `WITH known AS (
          SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = $2 AND address = $3),
-       -- A user of the organization who writes through the API is the reporter already linked to their
-       -- account (for example the one made from their email), not a new one.
+       -- A user of the organization who writes through the API, or by mail from their account's address, is
+       -- the reporter already linked to their account, not a new one.
+       account AS (
+         SELECT coalesce($7::uuid, (SELECT u.id FROM users u WHERE u.organization_id = $1 AND u.email = $3::text AND $2::text = 'email')) AS user_id),
        linked AS (
-         SELECT id AS reporter_id FROM reporters WHERE organization_id = $1 AND user_id = $7::uuid),
+         SELECT r.id AS reporter_id FROM reporters r, account a WHERE r.organization_id = $1 AND r.user_id = a.user_id),
        identity AS (
          INSERT INTO reporter_identities (id, organization_id, reporter_id, kind, address)
          SELECT $4, $1, coalesce((SELECT reporter_id FROM linked), $5), $2, $3 WHERE NOT EXISTS (SELECT 1 FROM known)
@@ -216,7 +218,7 @@ async function resolveSender(sql: Sql, event: IntakeEvent): Promise<{ reporterId
          RETURNING reporter_id),
        reporter AS (
          INSERT INTO reporters (id, organization_id, name, user_id, locale)
-         SELECT $5, $1, $6, $7, $8 FROM identity WHERE identity.reporter_id = $5
+         SELECT $5, $1, $6, (SELECT user_id FROM account), $8 FROM identity WHERE identity.reporter_id = $5
          RETURNING id)
        SELECT (SELECT reporter_id FROM known UNION ALL SELECT reporter_id FROM identity LIMIT 1) AS reporter_id,
               (SELECT role FROM users WHERE id = $9 AND organization_id = $1) AS author_role`,

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import iconv from 'iconv-lite';
 import { Mailboxes } from '../../src/persistence/mailboxes.ts';
@@ -15,6 +17,8 @@ import { startSmtpSink, type SentMail, type SmtpSink } from '../support/smtp-sin
  */
 
 const MAILBOX = 'support@helpdesk.test';
+// A 1x1 PNG.
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 const ATTACHMENT_LIMIT = 200_000;
 let imap: TestImapServer;
 let smtp: SmtpSink;
@@ -28,6 +32,7 @@ async function startApp(): Promise<TestApp> {
     env: {
       PUBLIC_URL: 'https://help.example.org', APP_SECRET: 'test-secret-test-secret', ATTACHMENT_MAX_BYTES: String(ATTACHMENT_LIMIT),
       MAIL_SENDER_LIMIT_PER_MINUTE: '6', MAIL_POLL_MS: '1000', JOB_BACKOFF_MS: '100', JOB_BACKOFF_MAX_MS: '500',
+      MAIL_MAX_BYTES: String(3 * 1024 * 1024),
     },
     workerOptions: { email: { idleDelayMs: 100, refreshMs: 300 } },
   });
@@ -189,6 +194,23 @@ describe('answers and replies', () => {
     expect(stranger.status).toBe('ticket');
     expect(stranger.number).not.toBe(number);
     expect(stranger.reason).toContain('not its reporter');
+
+    // A From header naming an agent makes no agent reply: it is a reporter's mail like any other.
+    const spoofed = messageId();
+    await deliver(mail({ from: `Agent <${seed.agent.email}>`, subject: `Re: [#${number}] Badge reader broken`, id: spoofed, text: 'Code is 1234' }));
+    const spoof = await settled(spoofed);
+    expect(spoof.status).toBe('ticket');
+    expect(spoof.number).not.toBe(number);
+    const [authors] = await sql(`SELECT count(*) FILTER (WHERE author_user_id IS NOT NULL)::int AS by_users FROM messages WHERE body = 'Code is 1234'`);
+    expect(authors!.by_users).toBe(0);
+  });
+
+  it('knows a customer who has an account as the same reporter', async () => {
+    const id = messageId();
+    await deliver(mail({ from: seed.customer.email.toUpperCase(), subject: 'Mail from a customer with an account', id, text: 'Hi' }));
+    const row = await settled(id);
+    const mine = await apiClient(app.baseUrl, seed.customer.key).get('/tickets');
+    expect(mine.body.data.map((t: { number: number }) => t.number)).toContain(row.number);
   });
 
   it('a reply to a ticket closed within the window reopens it; after the window it opens a linked ticket', async () => {
@@ -316,11 +338,15 @@ describe('what arrives', () => {
     const id = messageId();
     await deliver(mail({
       from: 'html@customer.test', subject: 'HTML only', id,
-      parts: [{ headers: ['Content-Type: text/html; charset=utf-8'], body: '<html><body><p>Hello <b>team</b>,</p><script>alert(1)</script><p onclick="x()">the <a href="javascript:evil()">screen</a> is black.</p></body></html>' }],
-      contentType: 'multipart/alternative',
+      parts: [
+        { headers: ['Content-Type: text/html; charset=utf-8'], body: '<html><body><p>Hello <b>team</b>,</p><script>alert(1)</script><p onclick="x()">the <a href="javascript:evil()">screen</a> is black.</p><img src="cid:shot@x"></body></html>' },
+        { ...filePart(PNG, 'inline; filename="screenshot.png"', 'image/png'), headers: ['Content-Type: image/png', 'Content-Transfer-Encoding: base64', 'Content-ID: <shot@x>', 'Content-Disposition: inline; filename="screenshot.png"'] },
+      ],
+      contentType: 'multipart/related',
     }));
     const row = await settled(id);
-    const [m] = await sql(`SELECT body, body_html FROM messages WHERE ticket_id = $1`, [row.ticket_id]);
+    const [m] = await sql(`SELECT body, body_html, (SELECT json_agg(json_build_object('name', a.filename, 'type', a.content_type)) FROM attachments a WHERE a.message_id = messages.id) AS files FROM messages WHERE ticket_id = $1`, [row.ticket_id]);
+    expect(m!.files).toEqual([{ name: 'screenshot.png', type: 'image/png' }]);
     expect(m!.body).toContain('Hello team,');
     expect(m!.body).toContain('the screen is black.');
     expect(m!.body_html).toContain('<b>team</b>');
@@ -407,7 +433,32 @@ describe('exactly once', () => {
   }, 90_000);
 });
 
+describe('limits', () => {
+  it('records a mail over MAIL_MAX_BYTES as failed, leaves it in the mailbox, and goes on with the next', async () => {
+    const huge = messageId();
+    await deliver(mail({ from: 'huge@customer.test', subject: 'Huge', id: huge, parts: [textPart('see file'), filePart(Buffer.alloc(3.5 * 1024 * 1024, 1), 'attachment; filename="dump.bin"')] }));
+    const next = messageId();
+    await deliver(mail({ from: 'huge@customer.test', subject: 'Small', id: next, text: 'small one' }));
+    expect(await settled(huge)).toMatchObject({ status: 'failed', ticket_id: null });
+    expect((await settled(huge)).reason).toContain('MAIL_MAX_BYTES');
+    expect((await settled(next)).status).toBe('ticket');
+  });
+});
+
 describe('delivery failures', () => {
+  it('a temporary SMTP failure is retried until the mail goes out', async () => {
+    smtp.tempfail.set('busy@customer.test', 2);
+    const id = messageId();
+    await deliver(mail({ from: 'busy@customer.test', subject: 'Busy mailbox', id, text: 'hello' }));
+    const { number } = await settled(id);
+    const sent = await smtp.waitFor(confirmationOf(number), 20_000);
+    expect(sent.envelopeTo).toEqual(['busy@customer.test']);
+    expect(smtp.tempfail.get('busy@customer.test')).toBe(0);
+    const [n] = await sql(`SELECT status, attempts FROM notifications WHERE ticket_id = (SELECT id FROM tickets WHERE number = $1 AND organization_id = $2)`, [number, seed.org.id]);
+    expect(n).toMatchObject({ status: 'sent' });
+    expect(n!.attempts).toBeGreaterThanOrEqual(3);
+  });
+
   it('a recipient refused with 550 is marked undeliverable, and the ticket shows it', async () => {
     smtp.refuse.add('gone@customer.test');
     const id = messageId();
@@ -436,4 +487,36 @@ it('stores mailbox passwords encrypted', async () => {
   const store = new MailStore(app.rt.orm);
   expect(await store.taken(seed.org.id, '<nope@x>')).toBeNull();
   void iconv;
+});
+
+describe('administration', () => {
+  const cli = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: app.db.url, DATA_DIR: app.dataDir, APP_SECRET: 'test-secret-test-secret', LOG_LEVEL: 'silent' }, timeout: 60_000,
+  });
+
+  it('adds a mailbox with the CLI after logging in to both servers, tests it, and refuses a wrong password', async () => {
+    const other = await seedOrganization(app, 'Second Mail Org');
+    const bad = imap.imapUrl.replace(imap.password, 'wrong');
+    await expect(cli(['mailbox', 'add', '--org', other.org.slug, '--address', 'help@second.test', '--imap', bad, '--smtp', smtp.url]))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('login refused') });
+    const added = await cli(['mailbox', 'add', '--org', other.org.slug, '--address', 'help@second.test', '--imap', imap.imapUrl, '--smtp', smtp.url]);
+    expect(JSON.parse(added.stdout)).toMatchObject({ organization: other.org.slug, address: 'help@second.test' });
+    const tested = JSON.parse((await cli(['mailbox', 'test', 'help@second.test'])).stdout);
+    expect(tested).toMatchObject({ imap: { ok: true }, smtp: { ok: true } });
+    const listed = JSON.parse((await cli(['mailbox', 'list', '--org', other.org.slug])).stdout);
+    expect(listed).toEqual([expect.objectContaining({ address: 'help@second.test', imap: expect.stringContaining(':***@') })]);
+    expect(JSON.stringify(listed)).not.toContain(imap.password);
+    expect(JSON.parse((await cli(['mailbox', 'remove', 'help@second.test'])).stdout)).toEqual({ removed: 'help@second.test' });
+  }, 90_000);
+
+  it("uses an organization's own wording of a mail", async () => {
+    await cli(['template', 'set', '--org', seed.org.slug, '--kind', 'ticket_received', '--locale', 'de',
+      '--subject', '[#{{number}}] Eingang: {{subject}}', '--body', 'Wir haben Ihre Anfrage #{{number}} erhalten. {{link}}']);
+    const id = messageId();
+    await deliver(mail({ from: 'klaus@customer.test', subject: 'Drucker kaputt', id, text: 'Der Drucker funktioniert nicht mehr.' }));
+    const { number } = await settled(id);
+    const sent = await smtp.waitFor(confirmationOf(number));
+    expect(sent.parsed.subject).toBe(`[#${number}] Eingang: Drucker kaputt`);
+    expect(sent.parsed.text).toContain(`Wir haben Ihre Anfrage #${number} erhalten. https://help.example.org/portal/tickets/${number}?`);
+  }, 90_000);
 });
