@@ -520,3 +520,29 @@ describe('administration', () => {
     expect(sent.parsed.text).toContain(`Wir haben Ihre Anfrage #${number} erhalten. https://help.example.org/portal/tickets/${number}?`);
   }, 90_000);
 });
+
+describe('a mailbox defined by the environment', () => {
+  it('is connected at start for the organization the environment names, and a wrong slug stops the start with a clear error', async () => {
+    const envOrg = await app.directory.createOrganization('Env Org', 'env-org');
+    const env = {
+      APP_SECRET: 'test-secret-test-secret', MAIL_IMAP_URL: imap.imapUrl, MAIL_SMTP_URL: smtp.url, MAIL_ADDRESS: 'env@helpdesk.test',
+    };
+    await expect(startTestApp({ db, web: false, env: { ...env, MAIL_ORGANIZATION: 'no-such-org' } }))
+      .rejects.toThrow(/MAIL_ORGANIZATION is "no-such-org", but no organization has that slug/);
+    const envApp = await startTestApp({ db, web: false, env: { ...env, MAIL_ORGANIZATION: 'env-org' }, workerOptions: { email: { idleDelayMs: 100, refreshMs: 300 } } });
+    try {
+      const deadline = Date.now() + 15_000;
+      let row: Record<string, any> | undefined;
+      while (Date.now() < deadline) {
+        [row] = await sql(`SELECT organization_id, imap_url, uid_validity FROM mailboxes WHERE address = 'env@helpdesk.test'`);
+        if (row?.uid_validity) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(row).toMatchObject({ organization_id: envOrg.id });
+      expect(row!.uid_validity).toBeTruthy();
+      expect(row!.imap_url).not.toContain(imap.password);
+    } finally {
+      await envApp.stop();
+    }
+  }, 60_000);
+});

@@ -43,8 +43,18 @@ export async function startTestApp(opts: { env?: Record<string, string>; web?: b
   });
   const logger = pino({ level: config.logLevel });
   const rt = await startRuntime(config, logger);
-  const workers = opts.workers === false ? undefined : await startWorkers(rt, opts.workerOptions);
-  const web = opts.web === false ? undefined : await startWeb(rt);
+  let workers: Workers | undefined;
+  let web: WebServer | undefined;
+  try {
+    workers = opts.workers === false ? undefined : await startWorkers(rt, opts.workerOptions);
+    web = opts.web === false ? undefined : await startWeb(rt);
+  } catch (err) {
+    await workers?.stop(1000);
+    await stopRuntime(rt);
+    if (!opts.db) await db.drop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     config, rt, web, workers, db, dataDir,
     baseUrl: web ? `http://127.0.0.1:${web.port}` : '',

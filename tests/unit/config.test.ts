@@ -18,4 +18,12 @@ describe('loadConfig', () => {
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).databaseUrl).toBeUndefined();
   });
+  it('takes a mailbox from the environment only when all four variables are set', () => {
+    const mail = { MAIL_IMAP_URL: 'imaps://u:p@imap.x.test', MAIL_SMTP_URL: 'smtps://u:p@smtp.x.test', MAIL_ADDRESS: 'help@x.test', MAIL_ORGANIZATION: 'x' };
+    expect(loadConfig(mail).mail).toMatchObject({ imapUrl: mail.MAIL_IMAP_URL, address: 'help@x.test', plusAddressing: false, reopenDays: 7 });
+    expect(() => loadConfig({ ...mail, MAIL_ORGANIZATION: '' })).toThrow(/set all four or none/);
+    expect(() => loadConfig({ MAIL_ADDRESS: 'not an address' })).toThrow(/MAIL_ADDRESS/);
+    expect(loadConfig({ PUBLIC_URL: 'https://help.x.test/' }).publicUrl).toBe('https://help.x.test');
+    expect(() => loadConfig({ APP_SECRET: 'short' })).toThrow(/APP_SECRET/);
+  });
 });
