@@ -72,6 +72,8 @@ const envSchema = z.object({
   MAIL_REOPEN_DAYS: intFrom(0).default(7),
   /** More mails than this from one address within a minute are held instead of becoming tickets. */
   MAIL_SENDER_LIMIT_PER_MINUTE: intFrom(1).default(10),
+  /** Mails one mailbox reader takes at once (mails of one sender always in order). */
+  MAIL_CONCURRENCY: intFrom(1).default(8),
   /** Largest mail (in bytes) read from a mailbox; a bigger one is kept as failed for an admin to look at. */
   MAIL_MAX_BYTES: intFrom(1024).default(60 * 1024 * 1024),
 });
@@ -111,6 +113,7 @@ export interface Config {
     readonly reopenDays: number;
     readonly senderLimitPerMinute: number;
     readonly maxBytes: number;
+    readonly concurrency: number;
   };
 }
 
@@ -162,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reopenDays: e.MAIL_REOPEN_DAYS,
       senderLimitPerMinute: e.MAIL_SENDER_LIMIT_PER_MINUTE,
       maxBytes: e.MAIL_MAX_BYTES,
+      concurrency: e.MAIL_CONCURRENCY,
     }),
   });
 }

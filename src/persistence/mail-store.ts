@@ -43,13 +43,6 @@ const TICKET_FOR_THREADING = `SELECT t.id, t.number, t.status, t.reporter_id,
 export class MailStore {
   constructor(private readonly orm: MikroORM) {}
 
-  /** The status a Message-ID was already taken with in this organization, or null. */
-  async taken(organizationId: string, messageIdHeader: string): Promise<InboundStatus | null> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ status: InboundStatus }>(
-      'SELECT status FROM inbound_mails WHERE organization_id = $1 AND message_id_header = $2', [organizationId, messageIdHeader]));
-    return row?.status ?? null;
-  }
-
   /** Records what became of a mail; a second record of the same Message-ID keeps the first. */
   async record(r: InboundRecord): Promise<void> {
     await withSql(this.orm, (sql) => sql.rows(
@@ -62,14 +55,34 @@ export class MailStore {
     ));
   }
 
-  /** Mails from this address taken in the last minute that counted against the sender limit. */
-  async recentFrom(organizationId: string, address: string): Promise<number> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ n: string }>(
-      `SELECT count(*) AS n FROM inbound_mails
-        WHERE organization_id = $1 AND from_address = $2 AND created_at > now() - interval '1 minute'
-          AND status IN ('ticket', 'message', 'held')`,
-      [organizationId, address]));
-    return Number(row?.n ?? 0);
+  /**
+   * What intake needs to know about a mail's sender, in one round trip: whether this Message-ID was taken
+   * already, how many mails the address sent in the last minute, and the reporter the address belongs to.
+   */
+  async senderFacts(organizationId: string, messageIdHeader: string, address: string): Promise<{ taken: InboundStatus | null; recent: number; reporterId: string | null }> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ taken: InboundStatus | null; recent: string; reporter_id: string | null }>(
+      `SELECT (SELECT status FROM inbound_mails WHERE organization_id = $1 AND message_id_header = $2) AS taken,
+              (SELECT count(*) FROM inbound_mails
+                WHERE organization_id = $1 AND from_address = $3 AND created_at > now() - interval '1 minute'
+                  AND status IN ('ticket', 'message', 'held')) AS recent,
+              (SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = 'email' AND address = $3) AS reporter_id`,
+      [organizationId, storable(messageIdHeader), address.toLowerCase()]));
+    return { taken: row?.taken ?? null, recent: Number(row?.recent ?? 0), reporterId: row?.reporter_id ?? null };
+  }
+
+  /** Records a mail that became a ticket or a message, and remembers its Message-ID for the thread: one statement. */
+  async recordTaken(r: InboundRecord & { ticketId: string }): Promise<void> {
+    await withSql(this.orm, (sql) => sql.rows(
+      `WITH thread AS (
+         INSERT INTO mail_thread_ids (id, organization_id, message_id_header, ticket_id, direction) VALUES ($12, $2, $4, $10, 'in')
+         ON CONFLICT (organization_id, message_id_header) DO NOTHING)
+       INSERT INTO inbound_mails (id, organization_id, mailbox_id, message_id_header, from_address, subject, status, reason,
+                                  thread_rule, ticket_id, raw_storage_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (organization_id, message_id_header) DO NOTHING`,
+      [uuidv7(), r.organizationId, r.mailboxId, storable(r.messageIdHeader).slice(0, 998), storable(r.fromAddress).slice(0, 320),
+        storable(r.subject), r.status, r.reason == null ? null : storable(r.reason), r.threadRule ?? null, r.ticketId, r.rawStorageKey ?? null, uuidv7()],
+    ));
   }
 
   async log(organizationId: string, opts: { status?: string; limit: number; offset?: number }): Promise<Array<Record<string, unknown>>> {
@@ -110,13 +123,6 @@ export class MailStore {
     const row = await withSql(this.orm, (sql) => sql.one<Record<string, unknown>>(
       `${TICKET_FOR_THREADING} WHERE t.organization_id = $1 AND t.number = $2`, [organizationId, number]));
     return row ? toThreading(row) : null;
-  }
-
-  async reporterOfEmail(organizationId: string, address: string): Promise<string | null> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ reporter_id: string }>(
-      `SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = 'email' AND address = $2`,
-      [organizationId, address.toLowerCase()]));
-    return row?.reporter_id ?? null;
   }
 
   /** A bounce: the address stops receiving notifications until someone fixes it. */

@@ -485,7 +485,7 @@ it('stores mailbox passwords encrypted', async () => {
   expect(row!.imap_url).not.toContain(imap.password);
   expect(row!.imap_url).toMatch(/:v1\./);
   const store = new MailStore(app.rt.orm);
-  expect(await store.taken(seed.org.id, '<nope@x>')).toBeNull();
+  expect(await store.senderFacts(seed.org.id, '<nope@x>', 'nobody@x.test')).toEqual({ taken: null, recent: 0, reporterId: null });
   void iconv;
 });
 

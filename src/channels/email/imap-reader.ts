@@ -15,9 +15,15 @@ export interface ReaderOptions {
   maxBytes: number;
   /** Delay before the client enters IDLE once quiet (imapflow's default of 15 s delays new mail as long). */
   idleDelayMs?: number;
+  /** Mails taken at once (mails of one sender always one after another). */
+  concurrency?: number;
 }
 
 const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000];
+/** UIDs looked at per round of commands. */
+const CHUNK = 200;
+/** Raw mail held in memory at once by one reader (one bigger mail is still taken, alone). */
+const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads one mailbox for as long as it runs: takes every message after the checkpoint, in UID order, flags
@@ -33,7 +39,11 @@ export class MailboxReader {
   private news = false;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly o: ReaderOptions) {}
+  private readonly concurrency: number;
+
+  constructor(private readonly o: ReaderOptions) {
+    this.concurrency = Math.max(1, o.concurrency ?? 8);
+  }
 
   start(): void {
     this.running ??= this.loop();
@@ -131,17 +141,9 @@ export class MailboxReader {
       uids = ((await client.search({ uid: `${cp.lastUid + 1}:*` }, { uid: true })) || []).filter((u) => u > cp.lastUid);
     }
     uids.sort((a, b) => a - b);
-    // Sizes of all new messages in one command, so that an oversized one is never downloaded.
-    const sizes = new Map<number, number>();
-    if (uids.length > 0) {
-      for await (const m of client.fetch(uids.join(','), { uid: true, size: true }, { uid: true })) sizes.set(m.uid, m.size ?? 0);
-    }
-    for (const uid of uids) {
-      if (this.stopped) return;
-      if (!sizes.has(uid)) continue; // expunged meanwhile
-      await this.takeOne(client, uid, sizes.get(uid)!);
-      if (!firstLook) await this.o.mailboxes.saveCheckpoint(this.o.mailbox.id, { uidValidity, lastUid: uid });
-    }
+    const saveUpTo = firstLook ? null : (uid: number) => this.o.mailboxes.saveCheckpoint(this.o.mailbox.id, { uidValidity, lastUid: uid });
+    for (let i = 0; i < uids.length && !this.stopped; i += CHUNK) await this.takeMany(client, uids.slice(i, i + CHUNK), saveUpTo);
+    if (this.stopped) return;
     if (firstLook || cp.uidValidity !== uidValidity) {
       // uidNext as it was before this look: anything newer is taken by the next one.
       await this.o.mailboxes.saveCheckpoint(this.o.mailbox.id, { uidValidity, lastUid: Math.max(uidNext - 1, uids.at(-1) ?? 0) });
@@ -150,21 +152,71 @@ export class MailboxReader {
     }
   }
 
-  private async takeOne(client: ImapFlow, uid: number, size: number): Promise<void> {
-    if (size > this.o.maxBytes) {
-      this.log.error({ uid, size }, 'mail larger than MAIL_MAX_BYTES left in the mailbox unread');
-      const head = await client.fetchOne(String(uid), { uid: true, envelope: true }, { uid: true });
-      const env = head ? head.envelope : undefined;
-      await this.o.tooLarge(this.o.mailbox, {
-        uid, size, messageId: env?.messageId ?? null, from: env?.from?.[0]?.address ?? '', subject: env?.subject ?? '',
-      });
-      return;
+  /**
+   * Takes a run of messages several at a time (mails of one sender one after another, so that a reply in the
+   * backlog finds the ticket its predecessor opened), and moves the checkpoint over each unbroken run of
+   * settled UIDs. Sizes and senders come in one command, so that an oversized mail is never downloaded.
+   */
+  private async takeMany(client: ImapFlow, uids: number[], saveUpTo: ((uid: number) => Promise<void>) | null): Promise<void> {
+    const meta = new Map<number, { size: number; from: string; messageId: string | null; subject: string }>();
+    for await (const m of client.fetch(uids.join(','), { uid: true, size: true, envelope: true }, { uid: true })) {
+      meta.set(m.uid, { size: m.size ?? 0, from: m.envelope?.from?.[0]?.address?.toLowerCase() ?? '', messageId: m.envelope?.messageId ?? null, subject: m.envelope?.subject ?? '' });
     }
-    const msg = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
-    if (!msg || !msg.source) return;
-    const result = await this.o.take(this.o.mailbox, msg.source);
-    await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
-    this.log.debug({ uid, ...result }, 'mail settled');
+    const settled = new Set<number>();
+    let next = 0;
+    let saving = Promise.resolve();
+    const advance = () => {
+      const before = next;
+      while (next < uids.length && settled.has(uids[next]!)) next++;
+      if (saveUpTo && next > before) {
+        const uid = uids[next - 1]!;
+        saving = saving.then(() => saveUpTo(uid));
+      }
+    };
+    const bySender = new Map<string, Promise<void>>();
+    const inFlight = new Set<Promise<void>>();
+    let bytes = 0;
+    let failure: unknown = null;
+    for (const uid of uids) {
+      if (this.stopped || failure) break;
+      const info = meta.get(uid);
+      if (!info) {
+        // Expunged meanwhile: nothing to take.
+        settled.add(uid);
+        advance();
+        continue;
+      }
+      const size = info.size <= this.o.maxBytes ? info.size : 0;
+      while (inFlight.size > 0 && (inFlight.size >= this.concurrency || bytes + size > IN_FLIGHT_BYTES)) await Promise.race(inFlight);
+      if (this.stopped || failure) break;
+      const fetched = info.size <= this.o.maxBytes ? await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true }) : false;
+      const source = fetched ? fetched.source : undefined;
+      bytes += size;
+      const job: Promise<void> = (bySender.get(info.from) ?? Promise.resolve())
+        .then(async () => {
+          if (failure || this.stopped) return;
+          if (info.size > this.o.maxBytes) {
+            this.log.error({ uid, size: info.size }, 'mail larger than MAIL_MAX_BYTES left in the mailbox unread');
+            await this.o.tooLarge(this.o.mailbox, { uid, ...info });
+          } else if (source) {
+            const result = await this.o.take(this.o.mailbox, source);
+            await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
+            this.log.debug({ uid, ...result }, 'mail settled');
+          }
+          settled.add(uid);
+          advance();
+        })
+        .catch((err) => { failure ??= err; })
+        .finally(() => {
+          bytes -= size;
+          inFlight.delete(job);
+        });
+      bySender.set(info.from, job);
+      inFlight.add(job);
+    }
+    await Promise.all(inFlight);
+    await saving;
+    if (failure) throw failure;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -52,8 +52,8 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
     });
     return { status: 'failed', messageId };
   }
-  const seen = await deps.store.taken(org, mail.messageId);
-  if (seen) return { status: seen, messageId: mail.messageId, duplicate: true };
+  const facts = await deps.store.senderFacts(org, mail.messageId, mail.from.address);
+  if (facts.taken) return { status: facts.taken, messageId: mail.messageId, duplicate: true };
   const base = { organizationId: org, mailboxId: mailbox.id, messageIdHeader: mail.messageId, fromAddress: mail.from.address, subject: mail.subject };
 
   const own = await deps.ownAddresses();
@@ -68,7 +68,7 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
     await deps.store.record({ ...base, status: 'automatic', reason: kind.reason });
     return { status: 'automatic', messageId: mail.messageId };
   }
-  if ((await deps.store.recentFrom(org, mail.from.address)) >= deps.config.mail.senderLimitPerMinute) {
+  if (facts.recent >= deps.config.mail.senderLimitPerMinute) {
     await deps.store.record({
       ...base, status: 'held', rawStorageKey: await keepRaw(deps, raw),
       reason: `more than ${deps.config.mail.senderLimitPerMinute} mails a minute from this address`,
@@ -85,7 +85,7 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
   }, {
     byMessageIds: (ids) => deps.store.ticketByMessageIds(org, ids),
     byNumber: (n) => deps.store.ticketByNumber(org, n),
-    senderReporterId: () => deps.store.reporterOfEmail(org, mail.from.address),
+    senderReporterId: async () => facts.reporterId,
   });
 
   const { files, notes } = await storeFiles(deps, mail);
@@ -122,9 +122,8 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
     return { status: 'failed', messageId: mail.messageId };
   }
   const { outcome } = result;
-  await deps.store.rememberThreadId(org, mail.messageId, outcome.ticketId, 'in');
   const status: InboundStatus = outcome.openedTicket ? 'ticket' : 'message';
-  await deps.store.record({ ...base, status, threadRule: thread.rule, reason: thread.note ?? null, ticketId: outcome.ticketId });
+  await deps.store.recordTaken({ ...base, status, threadRule: thread.rule, reason: thread.note ?? null, ticketId: outcome.ticketId });
   deps.logger.info({ mailbox: mailbox.address, messageId: mail.messageId, ticket: outcome.ticketNumber, rule: thread.rule, status }, 'mail taken');
   return { status, messageId: mail.messageId, ticketNumber: outcome.ticketNumber };
 }

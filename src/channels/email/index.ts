@@ -80,7 +80,7 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
   };
   const startReader = (m: MailboxConfig) => {
     const reader = new MailboxReader({
-      mailbox: m, mailboxes, logger: log, pollMs: deps.config.mail.pollMs, maxBytes: deps.config.mail.maxBytes,
+      mailbox: m, mailboxes, logger: log, pollMs: deps.config.mail.pollMs, maxBytes: deps.config.mail.maxBytes, concurrency: deps.config.mail.concurrency,
       idleDelayMs: deps.idleDelayMs, take: (box, raw) => takeMail(inbound, box, raw),
       tooLarge: (box, mail) => store.record({
         organizationId: box.organizationId, mailboxId: box.id, messageIdHeader: mail.messageId ?? `<uid-${mail.uid}-${box.id}@too-large>`,
