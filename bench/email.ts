@@ -98,7 +98,7 @@ let smtp: SmtpSink | undefined;
 let db: TestDatabase | undefined;
 let app: TestApp | undefined;
 try {
-  [imap, smtp, db] = await Promise.all([startDovecot(), startSmtpSink(), createTestDatabase()]);
+  [imap, smtp, db] = await Promise.all([startDovecot(), startSmtpSink({ parse: false }), createTestDatabase()]);
   process.stderr.write(`appending ${total} mails...\n`);
   await append(imap, Array.from({ length: total }, (_, i) => sample(i)));
 

@@ -134,36 +134,34 @@ export class MailStore {
     return rows.length;
   }
 
+  /** Everything a mail about a ticket needs, in one round trip. */
   async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
-    return withSql(this.orm, async (sql) => {
-      const org = await sql.one<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [organizationId]);
-      const ticket = ticketNumber === null ? undefined : await sql.one<{ id: string; number: number; subject: string }>(
-        'SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, ticketNumber]);
-      const ids = ticket
-        ? await sql.rows<{ message_id_header: string; direction: string }>(
-            'SELECT message_id_header, direction FROM mail_thread_ids WHERE ticket_id = $1 ORDER BY created_at, id', [ticket.id])
-        : [];
-      const message = messageId && ticket
-        ? await sql.one<{ user_name: string | null; reporter_name: string | null; body: string }>(
-            `SELECT u.name AS user_name, r.name AS reporter_name, m.body FROM messages m
-               LEFT JOIN users u ON u.id = m.author_user_id LEFT JOIN reporters r ON r.id = m.author_reporter_id
-              WHERE m.id = $1 AND m.ticket_id = $2 AND m.visibility = 'public'`, [messageId, ticket.id])
-        : undefined;
-      const files = message
-        ? await sql.rows<{ filename: string; content_type: string; storage_key: string }>(
-            'SELECT filename, content_type, storage_key FROM attachments WHERE message_id = $1 ORDER BY id', [messageId])
-        : [];
-      const inbound = ids.filter((i) => i.direction === 'in');
-      return {
-        ticket: ticket ?? null,
-        threadIds: ids.map((i) => i.message_id_header),
-        lastInboundId: inbound.at(-1)?.message_id_header ?? null,
-        author: message?.user_name ?? null,
-        body: message?.body ?? null,
-        files: files.map((f) => ({ filename: f.filename, contentType: f.content_type, storageKey: f.storage_key })),
-        organizationName: org?.name ?? '',
-      };
-    });
+    const row = await withSql(this.orm, (sql) => sql.one<{
+      org_name: string | null; ticket: { id: string; number: number; subject: string } | null;
+      ids: Array<{ id: string; direction: string }> | null;
+      message: { author: string | null; body: string; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
+    }>(
+      `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
+       SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
+              (SELECT json_build_object('id', t.id, 'number', t.number, 'subject', t.subject) FROM t) AS ticket,
+              (SELECT json_agg(json_build_object('id', i.message_id_header, 'direction', i.direction) ORDER BY i.created_at, i.id)
+                 FROM mail_thread_ids i JOIN t ON i.ticket_id = t.id) AS ids,
+              (SELECT json_build_object('author', u.name, 'body', m.body,
+                        'files', (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key) ORDER BY a.id)
+                                    FROM attachments a WHERE a.message_id = m.id))
+                 FROM messages m JOIN t ON m.ticket_id = t.id LEFT JOIN users u ON u.id = m.author_user_id
+                WHERE m.id = $3::uuid AND m.visibility = 'public') AS message`,
+      [organizationId, ticketNumber, messageId]));
+    const ids = row?.ids ?? [];
+    return {
+      ticket: row?.ticket ?? null,
+      threadIds: ids.map((i) => i.id),
+      lastInboundId: ids.filter((i) => i.direction === 'in').at(-1)?.id ?? null,
+      author: row?.message?.author ?? null,
+      body: row?.message?.body ?? null,
+      files: row?.message?.files ?? [],
+      organizationName: row?.org_name ?? '',
+    };
   }
 
   async template(organizationId: string, kind: string, locale: string): Promise<{ subject: string; body: string } | null> {

@@ -369,6 +369,9 @@ describe('what arrives', () => {
     expect(t!.files).toEqual(['small.log']);
     expect(t!.description).toContain('"huge.log"');
     expect(t!.description).toContain('left out');
+    // The confirmation does not send the reporter's own files back.
+    const confirmation = await smtp.waitFor(confirmationOf(row.number));
+    expect(confirmation.parsed.attachments).toEqual([]);
   });
 
   it('keeps a mail it cannot make a ticket of, visible with its reason, and never retries it forever', async () => {

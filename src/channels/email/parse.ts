@@ -26,7 +26,9 @@ export interface ReadMail {
 export interface MailFile { filename: string; contentType: string; content: Buffer; inline: boolean }
 
 export async function readMail(raw: Buffer): Promise<ReadMail> {
-  const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true });
+  // No text-to-HTML, link or html-to-text conversions: they cost more than the rest of parsing, and the HTML
+  // is sanitized (and turned into text when there is no text part) below.
+  const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipHtmlToText: true, skipTextLinks: true });
   const headers = headerMap(parsed);
   const declaredId = parsed.messageId?.replace(/\u0000/g, '').trim();
   const messageId = declaredId && /^<[^<>\s]+>$/.test(declaredId)

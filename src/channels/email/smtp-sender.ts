@@ -60,7 +60,9 @@ export class SmtpSender implements NotificationSender {
     const references = ctx.threadIds.filter((id) => id !== messageId).slice(-20);
     const automatic = !WRITTEN_BY_A_PERSON.has(n.kind);
     const fromName = n.kind === 'agent_replied' && ctx.author ? `${ctx.author} (${ctx.organizationName})` : ctx.organizationName;
-    const files = await Promise.all(ctx.files.map(async (f) => ({ filename: f.filename, contentType: f.contentType, content: await this.deps.storage.open(f.storageKey) })));
+    // An answer carries its files; a confirmation never sends the reporter's own files back.
+    const attach = n.kind === 'agent_replied' ? ctx.files : [];
+    const files = await Promise.all(attach.map(async (f) => ({ filename: f.filename, contentType: f.contentType, content: await this.deps.storage.open(f.storageKey) })));
     try {
       const info = await this.transport(mailbox).sendMail({
         from: { name: fromName, address: mailbox.address },
