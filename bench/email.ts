@@ -22,7 +22,10 @@ import { startDovecot, type TestImapServer } from '../tests/support/dovecot.ts';
 import { encodedWord, filePart, mail, messageId, textPart } from '../tests/support/mail-fixtures.ts';
 import { startSmtpSink, type SmtpSink } from '../tests/support/smtp-sink.ts';
 
-const { values: opts } = parseArgs({ options: { mails: { type: 'string', default: '500' }, live: { type: 'string', default: '50' } }, strict: true });
+const { values: opts } = parseArgs({
+  options: { mails: { type: 'string', default: '500' }, live: { type: 'string', default: '50' }, profile: { type: 'string' } },
+  strict: true,
+});
 const total = Math.max(1, Number(opts.mails) || 500);
 const live = Math.max(0, Number(opts.live) || 0);
 if (process.env.BENCH_PG_URL) process.env.TEST_PG_URL = process.env.BENCH_PG_URL;
@@ -93,6 +96,23 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 };
 
+/** `--profile file.cpuprofile`: a CPU profile of this process while it takes the backlog (open it in Chrome DevTools). */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 let imap: TestImapServer | undefined;
 let smtp: SmtpSink | undefined;
 let db: TestDatabase | undefined;
@@ -112,6 +132,7 @@ try {
     workerOptions: { email: { idleDelayMs: 100, refreshMs: 200 } },
   });
   const seed = await seedOrganization(app, 'Bench Org');
+  const profiler = opts.profile ? await startProfile() : null;
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await new Mailboxes(app.rt.orm, new SecretBox(app.rt.secret)).add({ organizationId: seed.org.id, address: 'support@helpdesk.test', imapUrl: imap.imapUrl, smtpUrl: smtp.url, plusAddressing: false });
@@ -120,6 +141,7 @@ try {
   await until(async () => smtp!.mails.length >= total, 600_000, 'the confirmations');
   const confirmedSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  if (profiler) await profiler.stop(opts.profile!);
 
   const latencies: number[] = [];
   for (let i = 0; i < live; i++) {

@@ -31,6 +31,8 @@ export interface OutgoingMailContext {
   body: string | null;
   files: Array<{ filename: string; contentType: string; storageKey: string }>;
   organizationName: string;
+  /** The mailbox to answer from: the one the ticket's last mail came in at, else the organization's first. */
+  mailboxId: string | null;
 }
 
 const TICKET_FOR_THREADING = `SELECT t.id, t.number, t.status, t.reporter_id,
@@ -137,12 +139,16 @@ export class MailStore {
   /** Everything a mail about a ticket needs, in one round trip. */
   async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
     const row = await withSql(this.orm, (sql) => sql.one<{
-      org_name: string | null; ticket: { id: string; number: number; subject: string } | null;
+      org_name: string | null; mailbox_id: string | null; ticket: { id: string; number: number; subject: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
       message: { author: string | null; body: string; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
     }>(
       `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
        SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
+              (SELECT b.id FROM mailboxes b WHERE b.organization_id = $1 AND b.enabled
+                ORDER BY (SELECT max(m.created_at) FROM inbound_mails m WHERE m.mailbox_id = b.id AND m.ticket_id = (SELECT id FROM t)) DESC NULLS LAST,
+                         b.created_at
+                LIMIT 1) AS mailbox_id,
               (SELECT json_build_object('id', t.id, 'number', t.number, 'subject', t.subject) FROM t) AS ticket,
               (SELECT json_agg(json_build_object('id', i.message_id_header, 'direction', i.direction) ORDER BY i.created_at, i.id)
                  FROM mail_thread_ids i JOIN t ON i.ticket_id = t.id) AS ids,
@@ -161,6 +167,7 @@ export class MailStore {
       body: row?.message?.body ?? null,
       files: row?.message?.files ?? [],
       organizationName: row?.org_name ?? '',
+      mailboxId: row?.mailbox_id ?? null,
     };
   }
 

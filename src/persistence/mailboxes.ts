@@ -64,16 +64,8 @@ export class Mailboxes {
     return row ? this.toConfig(row) : null;
   }
 
-  /** The mailbox replies on a ticket go out from: the one its last mail came in at, else the organization's first. */
-  async forTicket(organizationId: string, ticketId: string | null): Promise<MailboxConfig | null> {
-    const row = await withSql(this.orm, (sql) => sql.one<Row>(
-      `SELECT ${MAILBOX_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')} FROM mailboxes b
-        WHERE b.organization_id = $1 AND b.enabled
-        ORDER BY (SELECT max(m.created_at) FROM inbound_mails m WHERE m.mailbox_id = b.id AND m.ticket_id = $2::uuid) DESC NULLS LAST,
-                 b.created_at
-        LIMIT 1`,
-      [organizationId, ticketId],
-    ));
+  async byId(id: string): Promise<MailboxConfig | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<Row>(`SELECT ${MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1`, [id]));
     return row ? this.toConfig(row) : null;
   }
 

@@ -14,15 +14,22 @@ export interface StoredNotification extends OutgoingNotification {
 export class NotificationStore {
   constructor(private readonly orm: MikroORM) {}
 
+  /** The notification with its recipient's addresses, in one round trip. */
   load(id: string): Promise<StoredNotification | null> {
     return withSql(this.orm, async (sql) => {
       const n = await sql.one<{
         id: string; organization_id: string; kind: string; status: string; preferred_kind: IdentityKind | null;
-        payload: Record<string, unknown>; number: number | null; recipient_reporter_id: string | null;
-        recipient_user_id: string | null; locale: string | null;
+        payload: Record<string, unknown>; number: number | null; locale: string | null;
+        addresses: Array<{ id: string | null; kind: IdentityKind; address: string; deliverable: boolean }> | null;
       }>(
         `SELECT n.id, n.organization_id, n.kind, n.status, n.preferred_kind, n.payload, t.number,
-                n.recipient_reporter_id, n.recipient_user_id, coalesce(r.locale, u.locale) AS locale
+                coalesce(r.locale, u.locale) AS locale,
+                CASE WHEN n.recipient_reporter_id IS NOT NULL THEN
+                       (SELECT json_agg(json_build_object('id', i.id, 'kind', i.kind, 'address', i.address, 'deliverable', i.deliverable)
+                                        ORDER BY i.created_at, i.id)
+                          FROM reporter_identities i WHERE i.reporter_id = n.recipient_reporter_id)
+                     ELSE json_build_array(json_build_object('id', NULL, 'kind', 'email', 'address', u.email, 'deliverable', true))
+                END AS addresses
            FROM notifications n
            LEFT JOIN tickets t ON t.id = n.ticket_id
            LEFT JOIN reporters r ON r.id = n.recipient_reporter_id
@@ -31,13 +38,6 @@ export class NotificationStore {
         [id],
       );
       if (!n) return null;
-      const addresses = n.recipient_reporter_id
-        ? (await sql.rows<{ id: string; kind: IdentityKind; address: string; deliverable: boolean }>(
-            'SELECT id, kind, address, deliverable FROM reporter_identities WHERE reporter_id = $1 ORDER BY created_at, id',
-            [n.recipient_reporter_id],
-          )).map((r) => ({ identityId: r.id, kind: r.kind, address: r.address, deliverable: r.deliverable }))
-        : (await sql.rows<{ email: string }>('SELECT email FROM users WHERE id = $1', [n.recipient_user_id]))
-            .map((u) => ({ identityId: null, kind: 'email' as const, address: u.email, deliverable: true }));
       return {
         id: n.id,
         organizationId: n.organization_id,
@@ -47,7 +47,7 @@ export class NotificationStore {
         payload: n.payload,
         status: n.status,
         preferredKind: n.preferred_kind,
-        addresses,
+        addresses: (n.addresses ?? []).filter((a) => a.address).map((a) => ({ identityId: a.id, kind: a.kind, address: a.address, deliverable: a.deliverable })),
       };
     });
   }

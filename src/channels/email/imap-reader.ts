@@ -20,6 +20,7 @@ export interface ReaderOptions {
 }
 
 const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000, 60_000];
+const CHECKPOINT_EVERY_MS = 1000;
 /** UIDs looked at per round of commands. */
 const CHUNK = 200;
 /** Raw mail held in memory at once by one reader (one bigger mail is still taken, alone). */
@@ -164,14 +165,21 @@ export class MailboxReader {
     }
     const settled = new Set<number>();
     let next = 0;
+    // The checkpoint is saved at most every CHECKPOINT_EVERY_MS and at the end of the run: after a crash the
+    // Message-ID check skips the few mails taken since, so writing it per mail would buy nothing.
     let saving = Promise.resolve();
+    let savedAt = 0;
+    let saved = 0;
+    const save = () => {
+      if (!saveUpTo || next <= saved) return;
+      saved = next;
+      savedAt = Date.now();
+      const uid = uids[next - 1]!;
+      saving = saving.then(() => saveUpTo(uid));
+    };
     const advance = () => {
-      const before = next;
       while (next < uids.length && settled.has(uids[next]!)) next++;
-      if (saveUpTo && next > before) {
-        const uid = uids[next - 1]!;
-        saving = saving.then(() => saveUpTo(uid));
-      }
+      if (Date.now() - savedAt >= CHECKPOINT_EVERY_MS) save();
     };
     const bySender = new Map<string, Promise<void>>();
     const inFlight = new Set<Promise<void>>();
@@ -215,6 +223,7 @@ export class MailboxReader {
       inFlight.add(job);
     }
     await Promise.all(inFlight);
+    save();
     await saving;
     if (failure) throw failure;
   }

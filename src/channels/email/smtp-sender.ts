@@ -18,6 +18,8 @@ export interface SmtpSenderDeps {
   logger: Logger;
 }
 
+const CACHE_MS = 10_000;
+
 /** Notifications never automatic in the RFC 3834 sense: a person wrote them. */
 const WRITTEN_BY_A_PERSON = new Set(['agent_replied']);
 
@@ -29,6 +31,7 @@ const WRITTEN_BY_A_PERSON = new Set(['agent_replied']);
 export class SmtpSender implements NotificationSender {
   readonly kind = 'email' as const;
   private readonly transports = new Map<string, { url: string; transport: Transporter }>();
+  private readonly cache = new Map<string, { at: number; value: unknown }>();
 
   constructor(private readonly deps: SmtpSenderDeps) {}
 
@@ -36,10 +39,11 @@ export class SmtpSender implements NotificationSender {
     if (!isMailKind(n.kind)) throw new DeliveryError(`no mail text for notifications of kind ${n.kind}`, 'unavailable');
     const messageRef = typeof n.payload.messageId === 'string' ? n.payload.messageId : null;
     const ctx = await this.deps.store.outgoingContext(n.organizationId, n.ticketNumber, messageRef);
-    const mailbox = await this.deps.mailboxes.forTicket(n.organizationId, ctx.ticket?.id ?? null);
+    const mailbox = ctx.mailboxId ? await this.cached(`m:${ctx.mailboxId}`, () => this.deps.mailboxes.byId(ctx.mailboxId!)) : null;
     if (!mailbox) throw new DeliveryError('the organization has no mailbox to send from', 'unavailable');
     const locale = mailLocale(n.locale);
-    const template = (await this.deps.store.template(n.organizationId, n.kind, locale)) ?? defaultTemplate(n.kind, locale);
+    const custom = await this.cached(`t:${n.organizationId}:${n.kind}:${locale}`, () => this.deps.store.template(n.organizationId, n.kind, locale));
+    const template = custom ?? defaultTemplate(n.kind, locale);
     const number = ctx.ticket?.number ?? n.ticketNumber ?? 0;
     const link = ctx.ticket
       ? ticketLink(this.deps.signer, this.deps.publicUrl, { organizationId: n.organizationId, number }, new Date(Date.now() + this.deps.linkTtlMs))
@@ -84,6 +88,19 @@ export class SmtpSender implements NotificationSender {
       for (const f of files) f.content.destroy();
       throw classify(err, address);
     }
+  }
+
+  /**
+   * Mailbox settings and templates change rarely and are read for every mail: kept for CACHE_MS, so a change
+   * made with the CLI applies within that time.
+   */
+  private async cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value as T;
+    const value = await load();
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { at: Date.now(), value });
+    return value;
   }
 
   private transport(mailbox: MailboxConfig): Transporter {
