@@ -1,5 +1,6 @@
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import { imapConnection } from './imap-url.ts';
 
 export interface ConnectionReport { imap: { ok: boolean; detail: string }; smtp: { ok: boolean; detail: string } }
 
@@ -10,10 +11,8 @@ export async function testMailboxConnection(imapUrl: string, smtpUrl: string, ti
 }
 
 async function testImap(imapUrl: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
-  const url = new URL(imapUrl);
   const client = new ImapFlow({
-    host: url.hostname, port: Number(url.port) || (url.protocol === 'imaps:' ? 993 : 143), secure: url.protocol === 'imaps:',
-    auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) },
+    ...imapConnection(imapUrl),
     logger: false, connectionTimeout: timeoutMs, greetingTimeout: timeoutMs,
   });
   client.on('error', () => undefined);

@@ -1,4 +1,5 @@
 import { ImapFlow } from 'imapflow';
+import { imapConnection } from './imap-url.ts';
 import type { Logger } from 'pino';
 import type { MailboxConfig, Mailboxes } from '../../persistence/mailboxes.ts';
 import type { TakeResult } from './inbound.ts';
@@ -80,12 +81,8 @@ export class MailboxReader {
   }
 
   private async session(connected: () => void): Promise<void> {
-    const url = new URL(this.o.mailbox.imapUrl);
     const client = new ImapFlow({
-      host: url.hostname,
-      port: Number(url.port) || (url.protocol === 'imaps:' ? 993 : 143),
-      secure: url.protocol === 'imaps:',
-      auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) },
+      ...imapConnection(this.o.mailbox.imapUrl),
       logger: false,
       autoIdleDelay: this.o.idleDelayMs ?? 1000,
       maxIdleTime: Math.max(60_000, this.o.pollMs),
