@@ -58,18 +58,41 @@ export class MailStore {
   }
 
   /**
-   * What intake needs to know about a mail's sender, in one round trip: whether this Message-ID was taken
-   * already, how many mails the address sent in the last minute, and the reporter the address belongs to.
+   * What intake needs to know about a mail, in one round trip: whether this Message-ID was settled already,
+   * whether intake committed it already (a crash or a slow queue between commit and this log), how many mails
+   * the address sent in the last minute, and the reporter the address belongs to.
    */
-  async senderFacts(organizationId: string, messageIdHeader: string, address: string): Promise<{ taken: InboundStatus | null; recent: number; reporterId: string | null }> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ taken: InboundStatus | null; recent: string; reporter_id: string | null }>(
+  async senderFacts(organizationId: string, messageIdHeader: string, address: string): Promise<{
+    taken: InboundStatus | null; recent: number; reporterId: string | null;
+    committed: { ticketId: string; openedTicket: boolean; threadRule: string | null } | null;
+  }> {
+    const row = await withSql(this.orm, (sql) => sql.one<{
+      taken: InboundStatus | null; recent: string; reporter_id: string | null;
+      committed: { ticketId: string; openedTicket: boolean; threadRule: string | null } | null;
+    }>(
       `SELECT (SELECT status FROM inbound_mails WHERE organization_id = $1 AND message_id_header = $2) AS taken,
               (SELECT count(*) FROM inbound_mails
                 WHERE organization_id = $1 AND from_address = $3 AND created_at > now() - interval '1 minute'
                   AND status IN ('ticket', 'message', 'held')) AS recent,
-              (SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = 'email' AND address = $3) AS reporter_id`,
+              (SELECT reporter_id FROM reporter_identities WHERE organization_id = $1 AND kind = 'email' AND address = $3) AS reporter_id,
+              (SELECT json_build_object('ticketId', r.ticket_id, 'openedTicket', r.opened_ticket, 'threadRule', m.metadata->'email'->>'threadRule')
+                 FROM intake_receipts r LEFT JOIN messages m ON m.id = r.message_id
+                WHERE r.organization_id = $1 AND r.channel = 'email' AND r.external_id = $2) AS committed`,
       [organizationId, storable(messageIdHeader), address.toLowerCase()]));
-    return { taken: row?.taken ?? null, recent: Number(row?.recent ?? 0), reporterId: row?.reporter_id ?? null };
+    return { taken: row?.taken ?? null, recent: Number(row?.recent ?? 0), reporterId: row?.reporter_id ?? null, committed: row?.committed ?? null };
+  }
+
+  /**
+   * The addresses our mails named in a bounce were delivered to: only a bounce that quotes the Message-ID of
+   * a mail we sent can mark an address, so a forged "bounce" cannot silence someone.
+   */
+  async sentTo(organizationId: string, notificationIds: readonly string[]): Promise<string[]> {
+    if (notificationIds.length === 0) return [];
+    const rows = await withSql(this.orm, (sql) => sql.rows<{ address: string }>(
+      `SELECT DISTINCT delivered_address AS address FROM notifications
+        WHERE organization_id = $1 AND id = ANY($2::uuid[]) AND delivered_kind = 'email' AND delivered_address IS NOT NULL`,
+      [organizationId, notificationIds]));
+    return rows.map((r) => r.address.toLowerCase());
   }
 
   /** Records a mail that became a ticket or a message, and remembers its Message-ID for the thread: one statement. */

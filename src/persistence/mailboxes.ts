@@ -21,7 +21,7 @@ export interface MailboxStatus {
   last_sync_at: string | null;
 }
 
-export interface Checkpoint { uidValidity: string | null; lastUid: number }
+export interface Checkpoint { uidValidity: string | null; lastUid: number; lastSyncAt?: Date | null }
 
 const MAILBOX_COLUMNS = 'id, organization_id, address, imap_url, smtp_url, plus_addressing, enabled';
 
@@ -54,9 +54,21 @@ export class Mailboxes {
     ));
   }
 
+  /**
+   * The enabled mailboxes. One whose password cannot be decrypted (APP_SECRET changed) is left out and gets the
+   * reason as its error; the others are unaffected.
+   */
   async enabled(): Promise<MailboxConfig[]> {
     const rows = await withSql(this.orm, (sql) => sql.rows<Row>(`SELECT ${MAILBOX_COLUMNS} FROM mailboxes WHERE enabled ORDER BY created_at`));
-    return rows.map((r) => this.toConfig(r));
+    const usable: MailboxConfig[] = [];
+    for (const r of rows) {
+      try {
+        usable.push(this.toConfig(r));
+      } catch (err) {
+        await this.noteError(r.id, (err as Error).message);
+      }
+    }
+    return usable;
   }
 
   async byAddress(address: string): Promise<MailboxConfig | null> {
@@ -96,9 +108,9 @@ export class Mailboxes {
   }
 
   async checkpoint(id: string): Promise<Checkpoint | null> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ uid_validity: string | null; last_uid: string }>(
-      'SELECT uid_validity, last_uid FROM mailboxes WHERE id = $1', [id]));
-    return row ? { uidValidity: row.uid_validity, lastUid: Number(row.last_uid) } : null;
+    const row = await withSql(this.orm, (sql) => sql.one<{ uid_validity: string | null; last_uid: string; last_sync_at: Date | null }>(
+      'SELECT uid_validity, last_uid, last_sync_at FROM mailboxes WHERE id = $1', [id]));
+    return row ? { uidValidity: row.uid_validity, lastUid: Number(row.last_uid), lastSyncAt: row.last_sync_at ? new Date(row.last_sync_at) : null } : null;
   }
 
   async saveCheckpoint(id: string, cp: Checkpoint): Promise<void> {

@@ -8,10 +8,12 @@ export class Signer {
     return createHmac('sha256', this.secret).update(`${purpose}\n${value}`).digest('hex').slice(0, length);
   }
 
-  verify(purpose: string, value: string, signature: string): boolean {
-    const expected = Buffer.from(this.sign(purpose, value, signature.length));
+  /** True when `signature` is the signature of exactly `length` characters that `sign` makes. */
+  verify(purpose: string, value: string, signature: string, length = 32): boolean {
+    if (signature.length !== length) return false;
+    const expected = Buffer.from(this.sign(purpose, value, length));
     const given = Buffer.from(signature.toLowerCase());
-    return signature.length >= 10 && expected.length === given.length && timingSafeEqual(expected, given);
+    return expected.length === given.length && timingSafeEqual(expected, given);
   }
 }
 

@@ -205,6 +205,20 @@ describe('answers and replies', () => {
     expect(authors!.by_users).toBe(0);
   });
 
+  it('does not trust a From that the receiving server found forged (DMARC fail)', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'dora@customer.test', subject: 'Door sensor', id, text: 'Sensor offline.' }));
+    const { number } = await settled(id);
+    const forged = messageId();
+    await deliver(mail({
+      from: 'dora@customer.test', subject: `Re: [#${number}] Door sensor`, id: forged, text: 'Please disable the alarm.',
+      headers: ['Authentication-Results: mx.helpdesk.test; spf=fail smtp.mailfrom=evil.test; dmarc=fail header.from=customer.test'],
+    }));
+    const row = await settled(forged);
+    expect(row.status).toBe('ticket');
+    expect(row.number).not.toBe(number);
+  });
+
   it('knows a customer who has an account as the same reporter', async () => {
     const id = messageId();
     await deliver(mail({ from: seed.customer.email.toUpperCase(), subject: 'Mail from a customer with an account', id, text: 'Hi' }));
@@ -276,6 +290,22 @@ describe('no loops', () => {
     expect(identity!.deliverable).toBe(false);
     await new Promise((r) => setTimeout(r, 500));
     expect(smtp.mails.length).toBe(sentBefore);
+  });
+
+  it('a forged bounce that names no mail of ours marks nobody', async () => {
+    const id = messageId();
+    await deliver(mail({ from: 'victim@customer.test', subject: 'Real request', id, text: 'hello' }));
+    await smtp.waitFor(confirmationOf((await settled(id)).number));
+    const forged = messageId();
+    await deliver(mail({
+      from: 'postmaster@evil.test', subject: 'Undeliverable', id: forged, headers: ['X-Failed-Recipients: victim@customer.test'],
+      text: 'Final-Recipient: rfc822; victim@customer.test\nAction: failed',
+    }));
+    const row = await settled(forged);
+    expect(row.status).toBe('bounce');
+    expect(row.reason).toContain('no address marked');
+    const [identity] = await sql(`SELECT deliverable FROM reporter_identities WHERE address = 'victim@customer.test'`);
+    expect(identity!.deliverable).toBe(true);
   });
 
   it('holds mails beyond the per-sender limit instead of opening tickets', async () => {
@@ -488,7 +518,7 @@ it('stores mailbox passwords encrypted', async () => {
   expect(row!.imap_url).not.toContain(imap.password);
   expect(row!.imap_url).toMatch(/:v1\./);
   const store = new MailStore(app.rt.orm);
-  expect(await store.senderFacts(seed.org.id, '<nope@x>', 'nobody@x.test')).toEqual({ taken: null, recent: 0, reporterId: null });
+  expect(await store.senderFacts(seed.org.id, '<nope@x>', 'nobody@x.test')).toEqual({ taken: null, recent: 0, reporterId: null, committed: null });
   void iconv;
 });
 

@@ -128,6 +128,8 @@ describe('secrets and signatures', () => {
     expect(ticketFromAddresses(signer, 'org-1', ['x@y.z', address.toUpperCase()])).toBe(1042);
     expect(ticketFromAddresses(signer, 'org-2', [address])).toBeNull();
     expect(ticketFromAddresses(signer, 'org-1', [address.replace('1042', '1043')])).toBeNull();
+    // A shortened signature is not a weaker one that still passes.
+    expect(ticketFromAddresses(signer, 'org-1', [address.replace(/\.([0-9a-f]{12})@/, (_, sig: string) => `.${sig.slice(0, 10)}@`)])).toBeNull();
   });
   it('signs ticket links that expire', () => {
     const signer = new Signer('s3cret-s3cret-s3cret');
@@ -137,5 +139,6 @@ describe('secrets and signatures', () => {
     expect(verifyTicketLink(signer, q, new Date('2026-11-30T00:00:00Z'))).toBe('valid');
     expect(verifyTicketLink(signer, q, new Date('2026-12-02T00:00:00Z'))).toBe('expired');
     expect(verifyTicketLink(signer, { ...q, number: 8 })).toBe('invalid');
+    expect(verifyTicketLink(signer, { ...q, sig: q.sig.slice(0, 10) })).toBe('invalid');
   });
 });

@@ -55,7 +55,7 @@ function failedRecipients(m: ClassifyInput): string[] {
     for (const block of status.split(/\r?\n\s*\r?\n/)) {
       const recipient = /^(?:Final|Original)-Recipient:\s*rfc822;\s*<?([^\s>]+@[^\s>]+)>?/im.exec(block)?.[1];
       const action = /^Action:\s*(\S+)/im.exec(block)?.[1]?.toLowerCase();
-      if (recipient && (action === undefined || action === 'failed')) found.add(recipient.toLowerCase());
+      if (recipient && (action === undefined || action === 'failed')) found.add(recipient.replace(/\u0000/g, '').toLowerCase().slice(0, 320));
     }
   }
   for (const v of m.headers.get('x-failed-recipients')) {

@@ -100,14 +100,20 @@ export class MailboxReader {
       this.news = true;
       this.wake?.();
     });
+    let syncing: Promise<void> | null = null;
     try {
       await client.connect();
       await client.mailboxOpen('INBOX');
-      connected();
       this.log.info({ idle: client.capabilities.has('IDLE') }, 'reading mailbox');
+      let first = true;
       while (!this.stopped) {
         this.news = false;
-        await Promise.race([this.sync(client), closedPromise]);
+        syncing = this.sync(client);
+        await Promise.race([syncing, closedPromise]);
+        syncing = null;
+        // Backoff starts over only once a whole look succeeded, not on every login that then fails.
+        if (first) connected();
+        first = false;
         if (this.stopped) break;
         await Promise.race([this.sleep(this.o.pollMs), closedPromise]);
       }
@@ -115,6 +121,9 @@ export class MailboxReader {
       this.client = null;
       if (client.usable) await client.logout().catch(() => client.close());
       else client.close();
+      // Mails still being taken finish (or fail on the closed connection) before another session starts, so
+      // two looks never take the same mails at once and a late checkpoint cannot move it back.
+      await syncing?.catch(() => undefined);
     }
   }
 
@@ -133,8 +142,11 @@ export class MailboxReader {
       uids = (await client.search({ seen: false }, { uid: true })) || [];
     } else if (cp.uidValidity !== uidValidity) {
       // The server renumbered the mailbox: look at everything again; the Message-ID check skips what we took.
-      this.log.warn({ was: cp.uidValidity, now: uidValidity }, 'UIDVALIDITY changed; reading the whole mailbox again');
-      uids = (await client.search({ all: true }, { uid: true })) || [];
+      // Only mail that arrived since the last look (a day of margin, as IMAP dates are days) can be new;
+      // older read mail is history that the first look left alone, and must not turn into tickets now.
+      this.log.warn({ was: cp.uidValidity, now: uidValidity }, 'UIDVALIDITY changed; reading the mailbox again since the last look');
+      const since = cp.lastSyncAt ? new Date(cp.lastSyncAt.getTime() - 24 * 3600 * 1000) : null;
+      uids = (await client.search(since ? { since } : { seen: false }, { uid: true })) || [];
     } else {
       uids = ((await client.search({ uid: `${cp.lastUid + 1}:*` }, { uid: true })) || []).filter((u) => u > cp.lastUid);
     }
@@ -172,7 +184,7 @@ export class MailboxReader {
       saved = next;
       savedAt = Date.now();
       const uid = uids[next - 1]!;
-      saving = saving.then(() => saveUpTo(uid));
+      saving = saving.then(() => saveUpTo(uid)).catch((err) => { failure ??= err; });
     };
     const advance = () => {
       while (next < uids.length && settled.has(uids[next]!)) next++;

@@ -13,6 +13,7 @@ import { readMail, type ReadMail } from './parse.ts';
 import { ticketFromAddresses } from './reply-address.ts';
 import { trimQuotedReply } from './reply-trim.ts';
 import { guessLocale } from './templates.ts';
+import { isPermanentDatabaseError } from '../../workers/retry-policy.ts';
 import { cleanSubject, threadMail, type ThreadDecision } from './threading.ts';
 
 export interface InboundDeps {
@@ -52,15 +53,39 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
     });
     return { status: 'failed', messageId };
   }
+  const base = { organizationId: org, mailboxId: mailbox.id, messageIdHeader: mail.messageId, fromAddress: mail.from.address, subject: mail.subject };
+  try {
+    return await settle(deps, mailbox, raw, mail, base);
+  } catch (err) {
+    // Data the database refuses would be refused on every try: keep the mail as failed instead of retrying forever.
+    if (!isPermanentDatabaseError(err)) throw err;
+    await deps.store.record({ ...base, status: 'failed', reason: `could not be stored: ${(err as Error).message}`, rawStorageKey: await keepRaw(deps, raw) });
+    return { status: 'failed', messageId: mail.messageId };
+  }
+}
+
+type LogBase = { organizationId: string; mailboxId: string; messageIdHeader: string; fromAddress: string; subject: string };
+
+async function settle(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, mail: ReadMail, base: LogBase): Promise<TakeResult> {
+  const org = mailbox.organizationId;
   const facts = await deps.store.senderFacts(org, mail.messageId, mail.from.address);
   if (facts.taken) return { status: facts.taken, messageId: mail.messageId, duplicate: true };
-  const base = { organizationId: org, mailboxId: mailbox.id, messageIdHeader: mail.messageId, fromAddress: mail.from.address, subject: mail.subject };
+  if (facts.committed) {
+    // Intake committed it, but the log was not written (a crash, or a commit slower than the wait).
+    const status: InboundStatus = facts.committed.openedTicket ? 'ticket' : 'message';
+    await deps.store.recordTaken({ ...base, status, threadRule: facts.committed.threadRule, ticketId: facts.committed.ticketId });
+    return { status, messageId: mail.messageId };
+  }
 
   const own = await deps.ownAddresses();
   const kind = classifyMail({ headers: mail.headers, from: mail.from.address, contentType: mail.contentType, deliveryStatus: mail.deliveryStatus, ownAddresses: own });
   if (kind.kind === 'bounce') {
-    for (const address of kind.failedRecipients) await deps.store.markBounced(org, address, `bounced: ${kind.reason}`);
-    const reason = `${kind.reason}${kind.failedRecipients.length ? `; undeliverable: ${kind.failedRecipients.join(', ')}` : ''}`;
+    // Only addresses we sent the bounced mail to: the report must quote our Message-ID (<n.<notification>@…>).
+    const ours = [...new Set([...raw.toString('latin1').matchAll(/<n\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@/gi)].map((m) => m[1]!.toLowerCase()))];
+    const sentTo = await deps.store.sentTo(org, ours.slice(0, 20));
+    const bounced = kind.failedRecipients.length ? sentTo.filter((a) => kind.failedRecipients.includes(a)) : sentTo;
+    for (const address of bounced) await deps.store.markBounced(org, address, `bounced: ${kind.reason}`);
+    const reason = `${kind.reason}${bounced.length ? `; undeliverable: ${bounced.join(', ')}` : '; names no mail of ours, no address marked'}`;
     await deps.store.record({ ...base, status: 'bounce', reason });
     return { status: 'bounce', messageId: mail.messageId };
   }
@@ -85,7 +110,8 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
   }, {
     byMessageIds: (ids) => deps.store.ticketByMessageIds(org, ids),
     byNumber: (n) => deps.store.ticketByNumber(org, n),
-    senderReporterId: async () => facts.reporterId,
+    // A From that the receiving server found forged (DMARC fail) is nobody we know.
+    senderReporterId: async () => (dmarcFailed(mail) ? null : facts.reporterId),
   });
 
   const { files, notes } = await storeFiles(deps, mail);
@@ -126,6 +152,10 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
   await deps.store.recordTaken({ ...base, status, threadRule: thread.rule, reason: thread.note ?? null, ticketId: outcome.ticketId });
   deps.logger.info({ mailbox: mailbox.address, messageId: mail.messageId, ticket: outcome.ticketNumber, rule: thread.rule, status }, 'mail taken');
   return { status, messageId: mail.messageId, ticketNumber: outcome.ticketNumber };
+}
+
+function dmarcFailed(mail: ReadMail): boolean {
+  return mail.headers.get('authentication-results').some((v) => /\bdmarc=fail\b/i.test(v));
 }
 
 async function storeFiles(deps: InboundDeps, mail: ReadMail): Promise<{ files: StoredFile[]; notes: string[] }> {

@@ -59,23 +59,37 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
     },
   };
 
-  const readers = new Map<string, { reader: MailboxReader; lease: Lease; url: string }>();
+  interface Running { reader: MailboxReader; lease: Lease; url: string; renewal: NodeJS.Timeout }
+  const readers = new Map<string, Running>();
+  const stopping = new Set<Promise<void>>();
+  /** Stops a reader without making the caller wait for its last mails (they settle in the background). */
+  const retire = (id: string, why: string) => {
+    const r = readers.get(id);
+    if (!r) return;
+    readers.delete(id);
+    clearInterval(r.renewal);
+    log.info({ mailbox: id, why }, 'stopped reading a mailbox');
+    const done = r.reader.stop().then(() => r.lease.release()).catch(() => undefined).finally(() => stopping.delete(done));
+    stopping.add(done);
+  };
   const refresh = async () => {
     const wanted = await mailboxes.enabled();
-    const ids = new Set(wanted.map((m) => m.id));
     for (const [id, r] of readers) {
       const still = wanted.find((m) => m.id === id);
-      if (still && still.imapUrl === r.url && (await r.lease.renew())) continue;
-      readers.delete(id);
-      await r.reader.stop();
-      await r.lease.release().catch(() => undefined);
-      if (!ids.has(id)) log.info({ mailbox: id }, 'mailbox removed or disabled; stopped reading it');
+      if (!still) retire(id, 'removed or disabled');
+      else if (still.imapUrl !== r.url) retire(id, 'settings changed');
     }
     for (const m of wanted) {
-      if (readers.has(m.id)) continue;
+      if (readers.has(m.id) || stopped) continue;
       const lease = new Lease(deps.redis, `${deps.config.queuePrefix}:mailbox-reader:${m.id}`, LEASE_MS);
       if (!(await lease.acquire())) continue;
-      readers.set(m.id, { reader: startReader(m), lease, url: m.imapUrl });
+      // Each reader renews its own lease; one that cannot (Redis away, or the lease taken over) stops, so
+      // that two processes never read one mailbox for long.
+      const renewal = setInterval(() => {
+        void lease.renew().then((held) => { if (!held) retire(m.id, 'lease lost'); }, () => retire(m.id, 'lease could not be renewed'));
+      }, LEASE_MS / 3);
+      renewal.unref();
+      readers.set(m.id, { reader: startReader(m), lease, url: m.imapUrl, renewal });
     }
   };
   const startReader = (m: MailboxConfig) => {
@@ -103,11 +117,8 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
       stopped = true;
       clearInterval(timer);
       await refreshing;
-      await Promise.all([...readers.values()].map(async (r) => {
-        await r.reader.stop();
-        await r.lease.release().catch(() => undefined);
-      }));
-      readers.clear();
+      for (const id of [...readers.keys()]) retire(id, 'shutting down');
+      await Promise.all([...stopping]);
       sender.close();
     },
   };

@@ -25,12 +25,17 @@ export interface ReadMail {
 
 export interface MailFile { filename: string; contentType: string; content: Buffer; inline: boolean }
 
+/** A value from a header as SQL may store it: no NUL characters (Postgres refuses them), bounded length. */
+function clean(value: string, max = 998): string {
+  return value.replace(/\u0000/g, '').slice(0, max);
+}
+
 export async function readMail(raw: Buffer): Promise<ReadMail> {
   // No text-to-HTML, link or html-to-text conversions: they cost more than the rest of parsing, and the HTML
   // is sanitized (and turned into text when there is no text part) below.
   const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipHtmlToText: true, skipTextLinks: true });
   const headers = headerMap(parsed);
-  const declaredId = parsed.messageId?.replace(/\u0000/g, '').trim();
+  const declaredId = parsed.messageId ? clean(parsed.messageId).trim() : undefined;
   const messageId = declaredId && /^<[^<>\s]+>$/.test(declaredId)
     ? declaredId
     : `<${createHash('sha256').update(raw).digest('hex').slice(0, 40)}@no-message-id>`;
@@ -44,7 +49,7 @@ export async function readMail(raw: Buffer): Promise<ReadMail> {
       continue;
     }
     files.push({
-      filename: a.filename?.trim() || defaultName(a.contentType, files.length + 1),
+      filename: clean(a.filename?.trim() ?? '', 255) || defaultName(a.contentType, files.length + 1),
       contentType: a.contentType || 'application/octet-stream',
       content: a.content,
       inline: a.contentDisposition === 'inline' || Boolean(a.related),
@@ -60,7 +65,7 @@ export async function readMail(raw: Buffer): Promise<ReadMail> {
     referenced: referencedIds(parsed),
     from: firstAddress(parsed.from),
     recipients: recipients(parsed, headers),
-    subject: (parsed.subject ?? '').replace(/\s+/g, ' ').trim(),
+    subject: clean((parsed.subject ?? '').replace(/\s+/g, ' ').trim(), 2000),
     text,
     html,
     contentType,
@@ -76,7 +81,7 @@ function headerMap(parsed: ParsedMail): MailHeaders {
   const byName = new Map<string, string[]>();
   for (const { key, line } of parsed.headerLines) {
     // The raw line ("Name: value", folded): the value as sent, which is what the automatic-mail checks read.
-    const value = line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+    const value = clean(line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim(), 10_000);
     const list = byName.get(key) ?? [];
     list.push(value);
     byName.set(key, list);
@@ -88,7 +93,7 @@ function referencedIds(parsed: ParsedMail): string[] {
   const ids: string[] = [];
   const add = (v: string | string[] | undefined) => {
     for (const part of Array.isArray(v) ? v : v ? [v] : []) {
-      for (const id of part.match(/<[^<>\s]+>/g) ?? []) if (!ids.includes(id)) ids.push(id);
+      for (const id of clean(part, 100_000).match(/<[^<>\s]{1,996}>/g) ?? []) if (!ids.includes(id) && ids.length < 100) ids.push(id);
     }
   };
   add(parsed.inReplyTo);
@@ -100,7 +105,7 @@ function referencedIds(parsed: ParsedMail): string[] {
 function firstAddress(obj: AddressObject | AddressObject[] | undefined): { address: string; name: string } {
   const list = Array.isArray(obj) ? obj : obj ? [obj] : [];
   for (const o of list) {
-    for (const v of o.value) if (v.address) return { address: v.address.trim().toLowerCase(), name: (v.name ?? '').trim() };
+    for (const v of o.value) if (v.address) return { address: clean(v.address.trim().toLowerCase(), 320), name: clean((v.name ?? '').trim(), 200) };
   }
   return { address: '', name: '' };
 }
@@ -109,13 +114,13 @@ function recipients(parsed: ParsedMail, headers: MailHeaders): string[] {
   const found = new Set<string>();
   for (const obj of [parsed.to, parsed.cc]) {
     for (const o of Array.isArray(obj) ? obj : obj ? [obj] : []) {
-      for (const v of o.value) if (v.address) found.add(v.address.toLowerCase());
+      for (const v of o.value) if (v.address) found.add(clean(v.address.toLowerCase(), 320));
     }
   }
   for (const name of ['delivered-to', 'x-original-to', 'envelope-to']) {
     for (const v of headers.get(name)) {
       const m = /<?([^\s<>]+@[^\s<>]+)>?/.exec(v);
-      if (m) found.add(m[1]!.toLowerCase());
+      if (m) found.add(clean(m[1]!.toLowerCase(), 320));
     }
   }
   return [...found];

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { AttachmentStorage, NotificationSender, OutgoingNotification } from '../../core/ports.ts';
@@ -66,7 +67,13 @@ export class SmtpSender implements NotificationSender {
     const fromName = n.kind === 'agent_replied' && ctx.author ? `${ctx.author} (${ctx.organizationName})` : ctx.organizationName;
     // An answer carries its files; a confirmation never sends the reporter's own files back.
     const attach = n.kind === 'agent_replied' ? ctx.files : [];
-    const files = await Promise.all(attach.map(async (f) => ({ filename: f.filename, contentType: f.contentType, content: await this.deps.storage.open(f.storageKey) })));
+    const files: Array<{ filename: string; contentType: string; content: Readable }> = [];
+    try {
+      for (const f of attach) files.push({ filename: f.filename, contentType: f.contentType, content: await this.deps.storage.open(f.storageKey) });
+    } catch (err) {
+      for (const f of files) f.content.destroy();
+      throw err;
+    }
     try {
       const info = await this.transport(mailbox).sendMail({
         from: { name: fromName, address: mailbox.address },
