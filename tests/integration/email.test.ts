@@ -434,7 +434,24 @@ describe('exactly once', () => {
     expect(row.status).toBe('ticket');
   });
 
-  it('reads the whole mailbox again when UIDVALIDITY changes, and takes nothing twice', async () => {
+  it('logs a mail that intake committed but the log missed (a crash in between) without a second ticket', async () => {
+    const id = messageId();
+    const raw = mail({ from: 'crash@customer.test', subject: 'Committed, not logged', id, text: 'x' });
+    await deliver(raw);
+    const first = await settled(id);
+    // As if the process had died right after the commit: no log row, no thread id.
+    await sql(`DELETE FROM inbound_mails WHERE message_id_header = $1`, [id]);
+    await sql(`DELETE FROM mail_thread_ids WHERE message_id_header = $1`, [id]);
+    const started = Date.now();
+    await deliver(raw);
+    const again = await settled(id);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(again).toMatchObject({ status: 'ticket', ticket_id: first.ticket_id, thread_rule: 'new' });
+    expect((await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Committed, not logged'`))[0]!.n).toBe(1);
+    expect((await sql(`SELECT count(*)::int AS n FROM mail_thread_ids WHERE message_id_header = $1`, [id]))[0]!.n).toBe(1);
+  });
+
+  it('reads the mailbox again since the last look when UIDVALIDITY changes, and takes nothing twice', async () => {
     const id = messageId();
     await deliver(mail({ from: 'uv@customer.test', subject: 'Before renumbering', id, text: 'x' }));
     await settled(id);
