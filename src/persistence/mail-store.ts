@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
-import { withSql } from './sql.ts';
+import { iso, withSql } from './sql.ts';
 
 export type InboundStatus = 'ticket' | 'message' | 'automatic' | 'bounce' | 'held' | 'failed';
 
@@ -111,13 +111,14 @@ export class MailStore {
   }
 
   async log(organizationId: string, opts: { status?: string; limit: number; offset?: number }): Promise<Array<Record<string, unknown>>> {
-    return withSql(this.orm, (sql) => sql.rows(
+    const rows = await withSql(this.orm, (sql) => sql.rows<Record<string, unknown>>(
       `SELECT count(*) OVER () AS total, m.id, m.created_at, m.status, m.from_address, m.subject, m.message_id_header, m.thread_rule, m.reason,
               t.number AS ticket, b.address AS mailbox, m.raw_storage_key
          FROM inbound_mails m LEFT JOIN tickets t ON t.id = m.ticket_id LEFT JOIN mailboxes b ON b.id = m.mailbox_id
         WHERE m.organization_id = $1 AND ($2::text IS NULL OR m.status = $2)
         ORDER BY m.created_at DESC, m.id DESC LIMIT $3 OFFSET $4`,
       [organizationId, opts.status ?? null, opts.limit, opts.offset ?? 0]));
+    return rows.map((r) => ({ ...r, created_at: iso(r.created_at) }));
   }
 
   /** Where the raw source of a kept mail (failed or held) is stored, within the organization. */
