@@ -1,5 +1,6 @@
 import { Migration20261122153859_initial } from './Migration20261122153859_initial.ts';
 import { Migration20261122175527_email } from './Migration20261122175527_email.ts';
+import { Migration20261122183638_telegram } from './Migration20261122183638_telegram.ts';
 
 /**
  * Every migration, in order. Listed rather than discovered from the folder so that the same code runs
@@ -10,4 +11,5 @@ import { Migration20261122175527_email } from './Migration20261122175527_email.t
 export const migrationsList = [
   { name: 'Migration20261122153859_initial', class: Migration20261122153859_initial },
   { name: 'Migration20261122175527_email', class: Migration20261122175527_email },
+  { name: 'Migration20261122183638_telegram', class: Migration20261122183638_telegram },
 ];

@@ -72,6 +72,16 @@ const envSchema = z.object({
   MAIL_REOPEN_DAYS: intFrom(0).default(7),
   /** More mails than this from one address within a minute are held instead of becoming tickets. */
   MAIL_SENDER_LIMIT_PER_MINUTE: intFrom(1).default(10),
+  /** Root of the Telegram Bot API; point it at a self-hosted Bot API server if you run one. */
+  TELEGRAM_API_ROOT: z.string().url().default('https://api.telegram.org'),
+  /** Environment-defined bot for a one-organization install: its token from @BotFather. */
+  TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'a token like 123456:ABC-... from @BotFather').optional(),
+  /** Slug of the organization the environment-defined bot belongs to. */
+  TELEGRAM_ORGANIZATION: z.string().min(1).optional(),
+  /** How that bot receives updates: webhook (needs PUBLIC_URL reachable over HTTPS by Telegram) or polling. */
+  TELEGRAM_MODE: z.enum(['webhook', 'polling']).default('polling'),
+  /** Messages a reporter sends within this many ms of opening a ticket join it instead of asking. */
+  TELEGRAM_JOIN_WINDOW_MS: intFrom(0).default(120_000),
   /** Mails one mailbox reader takes at once (mails of one sender always in order). */
   MAIL_CONCURRENCY: intFrom(1).default(8),
   /** Largest mail (in bytes) read from a mailbox; a bigger one is kept as failed for an admin to look at. */
@@ -103,6 +113,13 @@ export interface Config {
   readonly appSecret: string | undefined;
   readonly publicUrl: string;
   readonly ticketLinkTtlMs: number;
+  readonly telegram: {
+    readonly apiRoot: string;
+    readonly botToken: string | undefined;
+    readonly organization: string | undefined;
+    readonly mode: 'webhook' | 'polling';
+    readonly joinWindowMs: number;
+  };
   readonly mail: {
     readonly imapUrl: string | undefined;
     readonly smtpUrl: string | undefined;
@@ -127,6 +144,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  if ((e.TELEGRAM_BOT_TOKEN === undefined) !== (e.TELEGRAM_ORGANIZATION === undefined)) {
+    throw new ConfigError('Invalid configuration:\n  TELEGRAM_BOT_TOKEN and TELEGRAM_ORGANIZATION define a bot together: set both or neither.');
+  }
   const mailVars = [e.MAIL_IMAP_URL, e.MAIL_SMTP_URL, e.MAIL_ADDRESS, e.MAIL_ORGANIZATION];
   if (mailVars.some((v) => v !== undefined) && mailVars.some((v) => v === undefined)) {
     throw new ConfigError('Invalid configuration:\n  MAIL_IMAP_URL, MAIL_SMTP_URL, MAIL_ADDRESS and MAIL_ORGANIZATION define a mailbox together: set all four or none.');
@@ -155,6 +175,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appSecret: e.APP_SECRET,
     publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
     ticketLinkTtlMs: e.TICKET_LINK_TTL_MS,
+    telegram: Object.freeze({
+      apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
+      botToken: e.TELEGRAM_BOT_TOKEN,
+      organization: e.TELEGRAM_ORGANIZATION,
+      mode: e.TELEGRAM_MODE,
+      joinWindowMs: e.TELEGRAM_JOIN_WINDOW_MS,
+    }),
     mail: Object.freeze({
       imapUrl: e.MAIL_IMAP_URL,
       smtpUrl: e.MAIL_SMTP_URL,

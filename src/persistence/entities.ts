@@ -411,8 +411,63 @@ export const MessageTemplateSchema = new EntitySchema<MessageTemplate>({
   },
 });
 
+/** A Telegram bot of an organization. The token is sealed like mailbox passwords. */
+export interface TelegramBot {
+  id: string; organization: string; botId: string; username: string; token: string; webhookSecret: string;
+  mode: string; updateOffset: string; enabled: boolean; lastError: string | null; createdAt: Date;
+}
+export const TelegramBotSchema = new EntitySchema<TelegramBot>({
+  name: 'TelegramBot',
+  tableName: 'telegram_bots',
+  properties: {
+    id: uuid,
+    organization: org,
+    // Telegram's id of the bot (the number before the colon of its token).
+    botId: { type: 'bigint', unique: true },
+    username: { type: 'string', length: 64 },
+    token: { type: 'text' },
+    // What Telegram must send in X-Telegram-Bot-Api-Secret-Token with every webhook call.
+    webhookSecret: { type: 'string', length: 64 },
+    // webhook | polling
+    mode: { type: 'string', length: 10 },
+    // Long polling: the next update_id to ask for.
+    updateOffset: { type: 'bigint', default: 0 },
+    enabled: { type: 'boolean', default: true },
+    lastError: { type: 'text', nullable: true },
+    createdAt,
+  },
+});
+
+/**
+ * Telegram messages that belong to a ticket, in and out: a reporter's reply to one of them names the ticket,
+ * an edit finds the message it changes, and answers are sent as replies to the bot's last message.
+ */
+export interface TelegramMessage {
+  id: string; organization: string; bot: string; chatId: string; telegramMessageId: number; ticket: string;
+  message: string | null; direction: string; createdAt: Date;
+}
+export const TelegramMessageSchema = new EntitySchema<TelegramMessage>({
+  name: 'TelegramMessage',
+  tableName: 'telegram_messages',
+  uniques: [{ properties: ['bot', 'chatId', 'telegramMessageId'] }],
+  indexes: [{ properties: ['ticket', 'createdAt'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    bot: { kind: 'm:1', entity: 'TelegramBot', mapToPk: true, deleteRule: 'cascade' },
+    chatId: { type: 'bigint' },
+    telegramMessageId: { type: 'bigint', mapToType: 'number' } as never,
+    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade' },
+    // Our message it carried (an inbound message), so that an edit in Telegram changes it.
+    message: { kind: 'm:1', entity: 'Message', mapToPk: true, nullable: true, deleteRule: 'set null' },
+    direction: { type: 'string', length: 3 },
+    createdAt,
+  },
+});
+
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
   IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
+  TelegramBotSchema, TelegramMessageSchema,
 ];

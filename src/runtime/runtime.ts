@@ -22,6 +22,11 @@ import { checkRedis, createRedis } from '../workers/redis.ts';
 import { readLiveEndpoint, writeEndpoint } from './endpoint-file.ts';
 import { resolveAppSecret } from '../security/app-secret.ts';
 import { startEmailChannel, type EmailChannel } from '../channels/email/index.ts';
+import { startTelegramChannel, type TelegramChannel } from '../channels/telegram/index.ts';
+import { TELEGRAM_QUEUE, type TelegramJobData } from '../channels/telegram/updates-queue.ts';
+import { telegramWebhookRoutes } from '../channels/telegram/webhook.ts';
+import { TelegramStore } from '../persistence/telegram-store.ts';
+import { SecretBox } from '../security/secret-box.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
 
 /** Everything a process shares between its web server and its workers. */
@@ -33,6 +38,8 @@ export interface Runtime {
   producerRedis: Redis;
   intakeQueue: Queue<IntakeJobData, IntakeJobResult>;
   notifyQueue: Queue<NotifyJobData>;
+  /** Telegram updates between the webhook (or poller) and the worker that handles them. */
+  telegramQueue: Queue<TelegramJobData>;
   senders: NotificationSenders;
   /** Key material for sealed secrets and signed links (APP_SECRET, or one kept in DATA_DIR). */
   secret: string;
@@ -58,10 +65,11 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
 
     const intakeQueue = new Queue<IntakeJobData, IntakeJobResult>(QUEUES.intake, { connection: producerRedis, prefix: config.queuePrefix });
     const notifyQueue = new Queue<NotifyJobData>(QUEUES.notify, { connection: producerRedis, prefix: config.queuePrefix });
-    for (const q of [intakeQueue, notifyQueue]) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
-    closers.push({ name: 'queues', close: () => Promise.all([intakeQueue.close(), notifyQueue.close()]) });
+    const telegramQueue = new Queue<TelegramJobData>(TELEGRAM_QUEUE, { connection: producerRedis, prefix: config.queuePrefix });
+    for (const q of [intakeQueue, notifyQueue, telegramQueue] as Queue[]) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
+    closers.push({ name: 'queues', close: () => Promise.all([intakeQueue.close(), notifyQueue.close(), telegramQueue.close()]) });
     const secret = resolveAppSecret(config.appSecret, config.dataDir);
-    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, senders: new NotificationSenders(), secret, closers };
+    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, telegramQueue, senders: new NotificationSenders(), secret, closers };
   } catch (err) {
     await runClosers(closers, logger);
     throw err;
@@ -146,6 +154,7 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     updates: new TicketUpdateStore(rt.orm),
     intakeStore: new SqlIntakeStore(rt.orm),
     redis: rt.producerRedis,
+    channelRoutes: [telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue })],
   });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
@@ -183,6 +192,8 @@ export interface Workers { intake: Worker; notify: Worker; stop(timeoutMs: numbe
 export interface WorkerOptions {
   /** Passed to the email channel: how soon an idle IMAP connection enters IDLE, how often mailboxes are listed. */
   email?: false | { idleDelayMs?: number; refreshMs?: number };
+  /** Passed to the Telegram channel: how often bots are listed, the long-poll timeout. */
+  telegram?: false | { refreshMs?: number; pollTimeoutSeconds?: number };
 }
 
 /** Runs the intake and notification workers; `stop` lets running jobs finish, then gives the rest back. */
@@ -193,6 +204,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   events.on('error', (err) => rt.logger.warn({ err: String(err) }, 'queue events error'));
   const producer = new IntakeProducer(rt.intakeQueue, events, rt.config);
   let email: EmailChannel | null = null;
+  let telegram: TelegramChannel | null = null;
+  const telegramRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-telegram-worker');
   const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
   const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
   const stopSweeper = startNotificationSweeper({ config: rt.config, orm: rt.orm, logger: rt.logger, queue: rt.notifyQueue });
@@ -206,6 +219,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       stopSweeper();
       // Mail readers first: a mail being taken waits for its intake job, which the workers must still run.
       await email?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the email channel'));
+      await telegram?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the Telegram channel'));
+      telegramRedis.disconnect();
       await events.close().catch(() => undefined);
       eventsRedis.disconnect();
       const graceful = Promise.all([intake.close(), notify.close()]);
@@ -229,6 +244,12 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
       submit: (event) => producer.submitAndWait(event, 60_000),
       ...options.email,
+    });
+    if (options.telegram !== false) telegram = await startTelegramChannel({
+      config: rt.config, orm: rt.orm, redis: rt.producerRedis, workerConnection: telegramRedis, logger: rt.logger, secret: rt.secret,
+      senders: rt.senders, queue: rt.telegramQueue, storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
+      submit: (event) => producer.submitAndWait(event, 60_000),
+      ...options.telegram,
     });
   } catch (err) {
     await workers.stop(1000);

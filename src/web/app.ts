@@ -19,6 +19,8 @@ import { ticketRoutes } from './routes/tickets.ts';
 export interface AppDeps extends ApiDeps {
   /** The producer connection, for the readiness probe. */
   redis: Redis;
+  /** Routes channels receive on (e.g. Telegram's webhook), outside the API and its keys. */
+  channelRoutes?: Router[];
 }
 
 /** The web application, without listening: tests drive `app.callback()`, main.ts puts it on a port. */
@@ -50,6 +52,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const root = new Router();
   root.use(healthRoutes({ orm: deps.orm, redis: deps.redis }).routes());
+  for (const routes of deps.channelRoutes ?? []) root.use(routes.routes(), routes.allowedMethods());
 
   const api = new Router({ prefix: '/api/v1' });
   const openapi = openApiDocument();

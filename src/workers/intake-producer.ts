@@ -16,6 +16,9 @@ export class QueueUnavailableError extends Error {
   }
 }
 
+/** When a waiting caller first looks at its job itself, in case it finished before the caller listened. */
+const EARLY_LOOK_MS = 1000;
+
 /** How long `submit` keeps trying to learn whether a job sent just before the connection broke was stored. */
 const IN_DOUBT_RETRY_MS = 3000;
 
@@ -102,6 +105,7 @@ export class IntakeProducer {
     return new Promise((resolve, reject) => {
       const settle = () => {
         clearTimeout(timer);
+        clearTimeout(early);
         events.off(completed, onCompleted);
         events.off(failed, onFailed);
       };
@@ -113,17 +117,29 @@ export class IntakeProducer {
         settle();
         reject(new Error(args.failedReason ?? 'failed'));
       };
-      // Events carry the answer; the job is looked at only when none came in time (it may have finished
-      // before this request listened: a repeated job id that BullMQ still kept).
+      const look = async (): Promise<'waiting' | 'settled'> => {
+        const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
+        const state = job ? await job.getState() : 'unknown';
+        if (state === 'completed' && job?.returnvalue) {
+          settle();
+          resolve(job.returnvalue);
+          return 'settled';
+        }
+        if (state === 'failed') {
+          settle();
+          reject(new Error(job?.failedReason ?? 'failed'));
+          return 'settled';
+        }
+        return 'waiting';
+      };
+      // Events carry the answer. The job is looked at only when none came soon (it may have finished before
+      // this caller listened: a repeated job id that BullMQ still kept), and once more at the end.
+      const early = setTimeout(() => void look().catch(() => undefined), Math.min(EARLY_LOOK_MS, waitMs / 2));
       const timer = setTimeout(() => {
         settle();
-        void (async () => {
-          const job = await Job.fromId<IntakeJobData, IntakeJobResult>(this.queue, jobId);
-          const state = job ? await job.getState() : 'unknown';
-          if (state === 'completed' && job?.returnvalue) return resolve(job.returnvalue);
-          if (state === 'failed') return reject(new Error(job?.failedReason ?? 'failed'));
-          reject(new Error(`Job ${jobId} timed out before finishing`));
-        })().catch(() => reject(new Error(`Job ${jobId} timed out before finishing`)));
+        look().then((r) => {
+          if (r === 'waiting') reject(new Error(`Job ${jobId} timed out before finishing`));
+        }, () => reject(new Error(`Job ${jobId} timed out before finishing`)));
       }, waitMs);
       events.on(completed, onCompleted);
       events.on(failed, onFailed);

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -67,17 +67,22 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
 
   const worker: Worker<NotifyJobData> = new Worker<NotifyJobData>(
     QUEUES.notify,
-    async (job) => {
+    async (job, token) => {
       try {
         return await deliver(job);
       } catch (err) {
+        if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
+          // The channel said when to come back: this job waits (delayed, not a sleeping worker); others go on.
+          await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+          throw new DelayedError();
+        }
         return rethrowByPolicy(err, config, worker);
       }
     },
     workerOptions(config, connection, config.notifyConcurrency),
   );
   worker.on('failed', (job, err) => {
-    if (!job) return;
+    if (!job || err.name === 'DelayedError') return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
     log.warn({ jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, 'notification job failed');
     // Settled here, so that the sweeper does not keep offering a job BullMQ keeps as failed.

@@ -37,7 +37,7 @@ function recordingSender(kind: 'email' | 'telegram'): NotificationSender {
 
 beforeAll(async () => {
   // The routing of notifications is tested with senders of its own; the real email channel stays off.
-  app = await startTestApp({ web: false, env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' }, workerOptions: { email: false } });
+  app = await startTestApp({ web: false, env: { JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '20' }, workerOptions: { email: false, telegram: false } });
   app.rt.senders.register(recordingSender('email'));
   app.rt.senders.register(recordingSender('telegram'));
   // A channel that is down for good: every try fails with an error worth retrying.

@@ -76,6 +76,7 @@ async function cleanQueues(rt: Runtime): Promise<void> {
   try {
     await rt.intakeQueue.obliterate({ force: true });
     await rt.notifyQueue.obliterate({ force: true });
+    await rt.telegramQueue.obliterate({ force: true });
   } catch {
     // Redis may be the thing a test stopped.
   }

@@ -1,0 +1,136 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Markup, Telegraf, type Context } from 'telegraf';
+import type { Update } from 'telegraf/types';
+import type { BotConfig } from '../../persistence/telegram-store.ts';
+import { jobOptions } from '../../workers/retry-policy.ts';
+import { isReporterMessage, submitMessage, type ChatMessage, type Destination, type InboundDeps } from './inbound.ts';
+import { botLocale, botText } from './texts.ts';
+import type { TelegramJobData } from './updates-queue.ts';
+
+export interface BotDeps extends InboundDeps {
+  apiRoot: string;
+  redis: Redis;
+  queue: Queue<TelegramJobData>;
+  queuePrefix: string;
+  joinWindowMs: number;
+}
+
+/** How long the parts of an album are gathered before they become one message. */
+const ALBUM_WAIT_MS = 1500;
+const FORCE_NEW_MS = 10 * 60_000;
+
+/**
+ * One bot's update handling, with telegraf's routing (commands, messages, button presses). The worker feeds
+ * it updates from the queue; replies to the reporter that are not notifications (greeting, the question which
+ * ticket a message is about) are sent from here.
+ */
+export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
+  const bot = new Telegraf(config.token, { telegram: { apiRoot: deps.apiRoot } });
+  bot.botInfo = {
+    id: Number(config.botId), is_bot: true, first_name: config.username, username: config.username,
+    can_join_groups: false, can_read_all_group_messages: false, supports_inline_queries: false,
+    can_connect_to_business: false, has_main_web_app: false,
+  } as never;
+  const key = (what: string, chatId: number, extra = '') => `${deps.queuePrefix}:tg:${what}:${config.botId}:${chatId}${extra ? `:${extra}` : ''}`;
+
+  /** Where a message goes: a reply names its ticket; otherwise the newest or only open ticket, or a new one. */
+  const destination = async (m: ChatMessage, allowAsk: boolean): Promise<Destination | 'ask'> => {
+    if (m.reply_to_message) {
+      const n = await deps.store.ticketOfMessage(config.id, m.chat.id, m.reply_to_message.message_id);
+      if (n !== null) return { ticketNumber: n, rule: 'reply' };
+    }
+    if (await deps.redis.del(key('new', m.chat.id))) return { rule: 'new' };
+    const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
+    if (open.length === 0) return { rule: 'new' };
+    if (Date.now() - open[0]!.createdAt.getTime() <= deps.joinWindowMs) return { ticketNumber: open[0]!.number, rule: 'recent-ticket' };
+    if (open.length === 1) return { ticketNumber: open[0]!.number, rule: 'only-open-ticket' };
+    return allowAsk ? 'ask' : { rule: 'new' };
+  };
+
+  const take = async (ctx: Context, m: ChatMessage) => {
+    const dest = await destination(m, true);
+    if (dest === 'ask') {
+      const locale = botLocale(m.from?.language_code);
+      const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
+      const buttons = open.slice(0, 8).map((t) => [Markup.button.callback(`#${t.number} ${t.subject}`.slice(0, 60), `pick:${t.number}`)]);
+      buttons.push([Markup.button.callback(locale === 'ru' ? 'Новое обращение' : locale === 'de' ? 'Neue Anfrage' : 'New request', 'pick:new')]);
+      await ctx.telegram.sendMessage(m.chat.id, locale === 'ru' ? 'К какому обращению это относится?' : locale === 'de' ? 'Zu welcher Anfrage gehört das?' : 'Which request is this about?', {
+        reply_parameters: { message_id: m.message_id, allow_sending_without_reply: true },
+        ...Markup.inlineKeyboard(buttons),
+      });
+      return;
+    }
+    await submitMessage(deps, config, ctx.telegram, [m], dest);
+  };
+
+  bot.start(async (ctx) => {
+    await ctx.reply(botText('greeting', botLocale(ctx.from?.language_code)));
+  });
+  bot.command('new', async (ctx) => {
+    const m = ctx.message as unknown as ChatMessage;
+    const text = (m.text ?? '').replace(/^\/new(@\w+)?\s*/, '');
+    if (text) {
+      await submitMessage(deps, config, ctx.telegram, [{ ...m, text }], { rule: 'new' });
+      return;
+    }
+    await deps.redis.set(key('new', m.chat.id), '1', 'PX', FORCE_NEW_MS);
+    const locale = botLocale(ctx.from?.language_code);
+    await ctx.reply(locale === 'ru' ? 'Опишите новое обращение.' : locale === 'de' ? 'Beschreiben Sie die neue Anfrage.' : 'Describe the new request.');
+  });
+  bot.on('message', async (ctx) => {
+    const m = ctx.message as unknown as ChatMessage;
+    if (!isReporterMessage(m)) return;
+    if (m.media_group_id) {
+      // Album parts arrive as separate updates: gather them, and turn them into one message a moment later.
+      const parts = key('album', m.chat.id, m.media_group_id);
+      await deps.redis.multi().rpush(parts, JSON.stringify(m)).pexpire(parts, 10 * 60_000).exec();
+      await deps.queue.add('album', { botId: config.botId, album: { chatId: m.chat.id, groupId: m.media_group_id } }, {
+        ...jobOptions(deps.config), jobId: `tg-album-${config.botId}-${m.chat.id}-${m.media_group_id}`, delay: ALBUM_WAIT_MS,
+      });
+      return;
+    }
+    await take(ctx, m);
+  });
+  bot.action(/^pick:(\d+|new)$/, async (ctx) => {
+    await ctx.answerCbQuery();
+    const cb = ctx.callbackQuery as unknown as { from: ChatMessage['from']; message?: { chat: ChatMessage['chat']; reply_to_message?: ChatMessage } };
+    const original = cb.message?.reply_to_message;
+    if (!original) return;
+    const choice = (ctx.match as RegExpExecArray)[1]!;
+    // The question is answered: its buttons go, so that a second press cannot file the message twice.
+    await ctx.editMessageReplyMarkup(undefined).catch(() => undefined);
+    await submitMessage(deps, config, ctx.telegram, [{ ...original, from: original.from ?? cb.from }],
+      choice === 'new' ? { rule: 'chosen' } : { ticketNumber: Number(choice), rule: 'chosen' });
+  });
+  bot.catch((err) => {
+    throw err;
+  });
+  return bot;
+}
+
+/** Turns the gathered parts of an album into one message. */
+export async function flushAlbum(deps: BotDeps, bot: Telegraf, config: BotConfig, album: { chatId: number; groupId: string }): Promise<void> {
+  const key = `${deps.queuePrefix}:tg:album:${config.botId}:${album.chatId}:${album.groupId}`;
+  const parts = (await deps.redis.lrange(key, 0, -1)).map((p) => JSON.parse(p) as ChatMessage);
+  if (parts.length === 0) return;
+  const unique = [...new Map(parts.map((p) => [p.message_id, p])).values()].sort((a, b) => a.message_id - b.message_id);
+  const first = unique[0]!;
+  const probe = { ...first, reply_to_message: unique.find((p) => p.reply_to_message)?.reply_to_message };
+  const dest = await destinationForAlbum(deps, config, probe);
+  await submitMessage(deps, config, bot.telegram, unique, dest);
+  await deps.redis.del(key);
+}
+
+async function destinationForAlbum(deps: BotDeps, config: BotConfig, m: ChatMessage): Promise<Destination> {
+  if (m.reply_to_message) {
+    const n = await deps.store.ticketOfMessage(config.id, m.chat.id, m.reply_to_message.message_id);
+    if (n !== null) return { ticketNumber: n, rule: 'reply' };
+  }
+  const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
+  if (open.length > 0 && Date.now() - open[0]!.createdAt.getTime() <= deps.joinWindowMs) return { ticketNumber: open[0]!.number, rule: 'recent-ticket' };
+  if (open.length === 1) return { ticketNumber: open[0]!.number, rule: 'only-open-ticket' };
+  return { rule: 'new' };
+}
+
+export type { Update };

@@ -1,0 +1,100 @@
+import type { Logger } from 'pino';
+import { Telegram, TelegramError } from 'telegraf';
+import type { AttachmentStorage, NotificationSender, OutgoingNotification } from '../../core/ports.ts';
+import { DeliveryError } from '../../core/ports.ts';
+import type { MailStore } from '../../persistence/mail-store.ts';
+import type { BotConfig, TelegramStore } from '../../persistence/telegram-store.ts';
+import { botLocale, botText, escapeHtml, splitMessage, statusText, MAX_MESSAGE } from './texts.ts';
+
+export interface TelegramSenderDeps {
+  store: TelegramStore;
+  /** For the full text, author and files of the message a notification reports. */
+  messages: MailStore;
+  storage: AttachmentStorage;
+  apiRoot: string;
+  logger: Logger;
+}
+
+const KINDS = new Set(['ticket_received', 'agent_replied', 'status_changed']);
+
+/**
+ * Sends notifications into the reporter's chat, as replies to the bot's last message about the ticket (or
+ * the reporter's message that opened it), with the agent's name; files are uploaded (multipart). Telegram's
+ * 429 becomes `rate_limited` with its retry_after; a blocked bot or a chat that is gone, `undeliverable`.
+ */
+export class TelegramSender implements NotificationSender {
+  readonly kind = 'telegram' as const;
+  private readonly clients = new Map<string, Telegram>();
+
+  constructor(private readonly deps: TelegramSenderDeps) {}
+
+  async send(n: OutgoingNotification, address: string): Promise<{ externalId?: string }> {
+    if (!KINDS.has(n.kind)) throw new DeliveryError(`no Telegram text for notifications of kind ${n.kind}`, 'unavailable');
+    const messageRef = typeof n.payload.messageId === 'string' ? n.payload.messageId : null;
+    const route = await this.deps.store.route(n.organizationId, address, n.ticketNumber, messageRef);
+    if (!route) throw new DeliveryError('the organization has no Telegram bot', 'unavailable');
+    const telegram = this.client(route.bot);
+    const locale = botLocale(n.locale);
+    const number = n.ticketNumber ?? 0;
+    const ctx = n.kind === 'agent_replied' ? await this.deps.messages.outgoingContext(n.organizationId, n.ticketNumber, messageRef) : null;
+    // Telegram's limit counts the text after entities are parsed: split the plain text, then escape each part.
+    let parts: string[];
+    if (n.kind === 'ticket_received') parts = [escapeHtml(botText('received', locale, { number }))];
+    else if (n.kind === 'status_changed') parts = [escapeHtml(botText('status', locale, { number, status: statusText(String(n.payload.to ?? ''), locale) }))];
+    else {
+      const header = botText('replied', locale, { agent: ctx?.author ?? botText('support', locale), number });
+      const body = splitMessage(ctx?.body ?? String(n.payload.text ?? ''), MAX_MESSAGE - header.length - 1);
+      parts = body.map((p, i) => (i === 0 ? `<b>${escapeHtml(header)}</b>\n${escapeHtml(p)}` : escapeHtml(p)));
+    }
+    const chatId = Number(address);
+    let replyTo = route.replyTo;
+    let firstId: number | undefined;
+    try {
+      for (const part of parts) {
+        const sent = await telegram.sendMessage(chatId, part, {
+          parse_mode: 'HTML',
+          ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
+        });
+        firstId ??= sent.message_id;
+        await this.remember(route.bot, chatId, sent.message_id, route.ticketId);
+        replyTo = sent.message_id;
+      }
+      for (const f of ctx?.files ?? []) {
+        const source = await this.deps.storage.open(f.storageKey);
+        const sent = f.contentType.startsWith('image/') && !f.contentType.includes('svg')
+          ? await telegram.sendPhoto(chatId, { source, filename: f.filename }, replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {})
+          : await telegram.sendDocument(chatId, { source, filename: f.filename }, replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
+        await this.remember(route.bot, chatId, sent.message_id, route.ticketId);
+      }
+    } catch (err) {
+      throw classify(err);
+    }
+    return { externalId: firstId !== undefined ? String(firstId) : undefined };
+  }
+
+  private async remember(bot: BotConfig, chatId: number, telegramMessageId: number, ticketId: string | null): Promise<void> {
+    if (!ticketId) return;
+    await this.deps.store.rememberMessage({ organizationId: bot.organizationId, botRowId: bot.id, chatId, telegramMessageId, ticketId, direction: 'out' });
+  }
+
+  private client(bot: BotConfig): Telegram {
+    let client = this.clients.get(bot.id);
+    if (!client || client.token !== bot.token) {
+      client = new Telegram(bot.token, { apiRoot: this.deps.apiRoot });
+      this.clients.set(bot.id, client);
+    }
+    return client;
+  }
+}
+
+function classify(err: unknown): Error {
+  if (err instanceof TelegramError) {
+    const retryAfter = err.parameters?.retry_after;
+    if (err.code === 429) return new DeliveryError(`Telegram asks to wait ${retryAfter ?? '?'} s: ${err.description}`, 'rate_limited', (retryAfter ?? 1) * 1000);
+    if (err.code === 403 || (err.code === 400 && /chat not found|user is deactivated|PEER_ID_INVALID/i.test(err.description))) {
+      return new DeliveryError(`Telegram: ${err.description}`, 'undeliverable');
+    }
+    return new DeliveryError(`Telegram: ${err.code} ${err.description}`, 'transient');
+  }
+  return err as Error;
+}

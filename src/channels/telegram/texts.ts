@@ -1,0 +1,67 @@
+/** What the bot says, in the reporter's language (Telegram's language_code; English when unknown). */
+export type BotLocale = 'en' | 'ru' | 'de';
+
+export function botLocale(languageCode: string | undefined | null): BotLocale {
+  const code = languageCode?.slice(0, 2).toLowerCase();
+  return code === 'ru' || code === 'de' ? code : 'en';
+}
+
+const TEXTS = {
+  greeting: {
+    en: 'Hello! Write your request here: text, photos, documents or voice messages. We answer in this chat.\n/new opens a new request, /my lists yours.',
+    ru: 'Здравствуйте! Напишите здесь ваше обращение: текст, фото, документы или голосовое сообщение. Ответим в этом чате.\n/new — новое обращение, /my — ваши обращения.',
+    de: 'Hallo! Schreiben Sie hier Ihr Anliegen: Text, Fotos, Dokumente oder Sprachnachrichten. Wir antworten in diesem Chat.\n/new öffnet eine neue Anfrage, /my zeigt Ihre Anfragen.',
+  },
+  received: {
+    en: 'Your request is registered as ticket #{number}. We will answer here.',
+    ru: 'Ваше обращение зарегистрировано под номером #{number}. Ответим здесь.',
+    de: 'Ihre Anfrage wurde als Ticket #{number} erfasst. Wir antworten hier.',
+  },
+  replied: { en: '{agent} on ticket #{number}:', ru: '{agent} по обращению #{number}:', de: '{agent} zu Ticket #{number}:' },
+  status: {
+    en: 'Ticket #{number} is now: {status}.',
+    ru: 'Статус обращения #{number}: {status}.',
+    de: 'Ticket #{number} ist jetzt: {status}.',
+  },
+  support: { en: 'Support', ru: 'Поддержка', de: 'Support' },
+} as const;
+
+const STATUS: Record<BotLocale, Record<string, string>> = {
+  en: { new: 'new', open: 'open', in_progress: 'in progress', waiting: 'waiting for your answer', resolved: 'resolved', closed: 'closed' },
+  ru: { new: 'новое', open: 'открыто', in_progress: 'в работе', waiting: 'ждёт вашего ответа', resolved: 'решено', closed: 'закрыто' },
+  de: { new: 'neu', open: 'offen', in_progress: 'in Bearbeitung', waiting: 'wartet auf Ihre Antwort', resolved: 'gelöst', closed: 'geschlossen' },
+};
+
+export function botText(key: keyof typeof TEXTS, locale: BotLocale, vars: Record<string, string | number> = {}): string {
+  return TEXTS[key][locale].replace(/\{(\w+)\}/g, (whole, name: string) => (vars[name] !== undefined ? String(vars[name]) : whole));
+}
+
+export function statusText(status: string, locale: BotLocale): string {
+  return STATUS[locale][status] ?? status;
+}
+
+/** Telegram's limit for one message's text. */
+export const MAX_MESSAGE = 4096;
+
+/** Splits text into messages of at most `max` characters, at paragraph, line or word ends where it can. */
+export function splitMessage(text: string, max = MAX_MESSAGE): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    const window = rest.slice(0, max);
+    let cut = Math.max(window.lastIndexOf('\n\n'), window.lastIndexOf('\n'));
+    if (cut < max / 2) cut = window.lastIndexOf(' ');
+    if (cut < max / 2) cut = max;
+    // Never split a surrogate pair (an emoji) in two.
+    if (/[\uD800-\uDBFF]/.test(rest[cut - 1] ?? '')) cut -= 1;
+    parts.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).replace(/^\s+/, '');
+  }
+  if (rest.length > 0 || parts.length === 0) parts.push(rest);
+  return parts;
+}
+
+/** Text for parse_mode HTML: only <, > and & need escaping there. */
+export function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
