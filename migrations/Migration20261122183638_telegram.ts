@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** Telegram: bots of organizations (sealed tokens, webhook secrets, polling offsets) and the chat messages of tickets. */
+/** Telegram: bots of organizations (sealed tokens, webhook secrets, polling offsets), the chat messages of tickets; ticket ratings; one-time codes linking a chat to a reporter. */
 export class Migration20261122183638_telegram extends Migration {
 
   override async up(): Promise<void> {
@@ -17,6 +17,14 @@ export class Migration20261122183638_telegram extends Migration {
     this.addSql(`alter table "telegram_messages" add constraint "telegram_messages_bot_id_foreign" foreign key ("bot_id") references "telegram_bots" ("id") on update cascade on delete cascade;`);
     this.addSql(`alter table "telegram_messages" add constraint "telegram_messages_ticket_id_foreign" foreign key ("ticket_id") references "tickets" ("id") on update cascade on delete cascade;`);
     this.addSql(`alter table "telegram_messages" add constraint "telegram_messages_message_id_foreign" foreign key ("message_id") references "messages" ("id") on update cascade on delete set null;`);
+
+    this.addSql(`alter table "tickets" add column "rating" smallint null;`);
+
+    this.addSql(`create table "reporter_link_codes" ("id" uuid not null, "organization_id" uuid not null, "reporter_id" uuid not null, "code_hash" varchar(64) not null, "expires_at" timestamptz not null, "used_at" timestamptz null, "created_at" timestamptz not null default now(), constraint "reporter_link_codes_pkey" primary key ("id"));`);
+    this.addSql(`create index "reporter_link_codes_reporter_id_index" on "reporter_link_codes" ("reporter_id");`);
+    this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_code_hash_unique" unique ("code_hash");`);
+    this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_organization_id_foreign" foreign key ("organization_id") references "organizations" ("id") on update cascade on delete cascade;`);
+    this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_reporter_id_foreign" foreign key ("reporter_id") references "reporters" ("id") on update cascade on delete cascade;`);
   }
 
   override async down(): Promise<void> {
@@ -25,6 +33,10 @@ export class Migration20261122183638_telegram extends Migration {
     this.addSql(`drop table if exists "telegram_bots" cascade;`);
 
     this.addSql(`drop table if exists "telegram_messages" cascade;`);
+
+    this.addSql(`alter table "tickets" drop column "rating";`);
+
+    this.addSql(`drop table if exists "reporter_link_codes" cascade;`);
   }
 
 }

@@ -14,6 +14,7 @@ import { resolveDatabase, resolveRedis, type Runtime } from '../runtime/runtime.
 import { QUEUES, apiKeyRevokedChannel } from '../workers/queues.ts';
 import { resolveAppSecret } from '../security/app-secret.ts';
 import { addMailCommands } from './mail-commands.ts';
+import { addTelegramCommands } from './telegram-commands.ts';
 import { createRedis } from '../workers/redis.ts';
 
 /**
@@ -221,13 +222,15 @@ jobs.command('retry')
     });
   });
 
-addMailCommands(program, {
+const secretContext = {
   print,
-  withDatabase: (fn) => withDatabase((orm) => {
+  withDatabase: <T>(fn: (orm: MikroORM, secret: string) => Promise<T>) => withDatabase((orm) => {
     const config = env();
     return fn(orm, resolveAppSecret(config.appSecret, config.dataDir));
   }),
-});
+};
+addMailCommands(program, secretContext);
+addTelegramCommands(program, { ...secretContext, apiRoot: () => env().telegram.apiRoot });
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import { DomainError, forbidden } from './errors.ts';
+import { DomainError, forbidden, invalid } from './errors.ts';
 import type { NotificationPlan } from './notifications.ts';
 import type { Actor, FieldChanges, TicketState } from './ports.ts';
 import { allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
@@ -19,7 +19,8 @@ export const FIELD_NAMES: Readonly<Record<keyof TicketPatch, string>> = {
   status: 'status', priority: 'priority', deadline: 'deadline', categoryId: 'category', assigneeId: 'assignee',
 };
 /** A customer may close their ticket, or reopen one that was resolved or closed; nothing else. */
-function customerMayMove(from: TicketStatus, to: TicketStatus): boolean {
+/** What a reporter may do to the status of their own ticket, by any channel: close it, or reopen it. */
+export function reporterMayMove(from: TicketStatus, to: TicketStatus): boolean {
   return to === 'closed' || (to === 'open' && (from === 'resolved' || from === 'closed'));
 }
 
@@ -33,7 +34,7 @@ export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor:
   if (actor.role === 'customer') {
     const denied = STAFF_ONLY.filter((f) => patch[f] !== undefined);
     if (denied.length > 0) throw forbidden(`Customers cannot change the ${denied.map((f) => FIELD_NAMES[f]).join(', ')}.`);
-    if (patch.status !== undefined && patch.status !== ticket.status && !customerMayMove(ticket.status, patch.status)) {
+    if (patch.status !== undefined && patch.status !== ticket.status && !reporterMayMove(ticket.status, patch.status)) {
       throw forbidden('Customers can only close or reopen their tickets.');
     }
   }
@@ -75,4 +76,10 @@ export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor:
     });
   }
   return { changes, notifications };
+}
+
+/** A rating a reporter may give: 1 to 5, on a ticket that is resolved or closed. */
+export function checkRating(status: TicketStatus, score: number): void {
+  if (!Number.isInteger(score) || score < 1 || score > 5) throw invalid('rating', 'A rating is a whole number from 1 to 5.');
+  if (status !== 'resolved' && status !== 'closed') throw forbidden('Only a resolved or closed ticket can be rated.');
 }

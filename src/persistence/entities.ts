@@ -152,7 +152,7 @@ export interface Ticket {
   id: string; organization: string; number: number; subject: string; description: string; status: string;
   priority: string; deadline: Date | null; category: string | null; service: string | null;
   object: string | null; assignee: string | null; reporter: string; channel: string;
-  followUpOf: string | null; createdAt: Date; updatedAt: Date; search?: unknown;
+  followUpOf: string | null; rating: number | null; createdAt: Date; updatedAt: Date; search?: unknown;
 }
 export const TicketSchema = new EntitySchema<Ticket>({
   name: 'Ticket',
@@ -181,6 +181,8 @@ export const TicketSchema = new EntitySchema<Ticket>({
     channel: { type: 'string', length: 20 },
     // The earlier ticket this one continues (a reply that came after the reopen window, for example).
     followUpOf: { kind: 'm:1', entity: 'Ticket', mapToPk: true, nullable: true, deleteRule: 'set null' },
+    // The reporter's rating of how it was handled, 1 to 5.
+    rating: { type: 'smallint', nullable: true },
     createdAt,
     updatedAt: { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' },
     // 'simple' rather than a language's stemmer: subjects arrive in Russian, English and German alike.
@@ -465,9 +467,30 @@ export const TelegramMessageSchema = new EntitySchema<TelegramMessage>({
   },
 });
 
+/**
+ * One-time codes that link a chat (Telegram, later others) to a reporter who exists on another channel, so
+ * one person stays one reporter. Only the code's hash is kept.
+ */
+export interface ReporterLinkCode {
+  id: string; organization: string; reporter: string; codeHash: string; expiresAt: Date; usedAt: Date | null; createdAt: Date;
+}
+export const ReporterLinkCodeSchema = new EntitySchema<ReporterLinkCode>({
+  name: 'ReporterLinkCode',
+  tableName: 'reporter_link_codes',
+  properties: {
+    id: uuid,
+    organization: org,
+    reporter: { kind: 'm:1', entity: 'Reporter', mapToPk: true, deleteRule: 'cascade', index: true },
+    codeHash: { type: 'string', length: 64, unique: true },
+    expiresAt: { type: 'Date', columnType: 'timestamptz' },
+    usedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
+    createdAt,
+  },
+});
+
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
   IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
-  TelegramBotSchema, TelegramMessageSchema,
+  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema,
 ];

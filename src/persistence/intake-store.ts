@@ -5,7 +5,7 @@ import type { IntakeEvent, IntakeOutcome } from '../core/intake-event.ts';
 import type { Actor, IntakeContext, IntakeDecision, IntakeStore } from '../core/ports.ts';
 import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
-import { inTransaction, withSql, type Sql } from './sql.ts';
+import { inTransaction, PG, pgCode, withSql, type Sql } from './sql.ts';
 import { OpenTicketBatcher, type OpenTicketRow } from './open-ticket-batch.ts';
 import { SenderCache, type ResolvedSender } from './sender-cache.ts';
 import { toView, type ViewRow } from './ticket-queries.ts';
@@ -50,7 +50,8 @@ export class SqlIntakeStore implements IntakeStore {
   private async openTicket(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
     // A known sender costs no connection at all.
     const cacheKey = senderKey(event);
-    const { reporterId, author } = this.senders.get(cacheKey) ?? (await withSql(this.orm, (sql) => this.sender(sql, event)));
+    const cached = this.senders.get(cacheKey);
+    const { reporterId, author } = cached ?? (await withSql(this.orm, (sql) => this.sender(sql, event)));
     const decision = decide({ reporterId, ticket: null, author });
     const messageId = uuidv7();
     const notifications = withIds(aboutMessage(decision.notifications, messageId));
@@ -72,7 +73,7 @@ export class SqlIntakeStore implements IntakeStore {
       inserted = await this.batcher.open(row);
     } catch (err) {
       this.senders.delete(cacheKey);
-      throw err;
+      throw cached ? staleSender(err) : err;
     }
     if (!inserted) return withSql(this.orm, (sql) => duplicateOrMissingOrganization(sql, event));
     return {
@@ -90,13 +91,14 @@ export class SqlIntakeStore implements IntakeStore {
 
   private async addMessage(event: IntakeEvent, decide: (ctx: IntakeContext) => IntakeDecision): Promise<IntakeOutcome> {
     const cacheKey = senderKey(event);
+    const cached = this.senders.get(cacheKey) !== undefined;
     try {
       const { outcome, sender } = await this.writeMessage(event, decide);
       if (sender) this.senders.set(cacheKey, sender);
       return outcome;
     } catch (err) {
       this.senders.delete(cacheKey);
-      throw err;
+      throw cached ? staleSender(err) : err;
     }
   }
 
@@ -154,6 +156,15 @@ export class SqlIntakeStore implements IntakeStore {
   }
 }
 
+
+/**
+ * A write that used a cached reporter and hit a missing row (the reporter was merged into another one since):
+ * worth another try with the cache entry gone, not a permanent refusal of the data.
+ */
+function staleSender(err: unknown): unknown {
+  if (pgCode(err) !== PG.foreignKeyViolation) return err;
+  return new Error(`The sender's reporter changed while this was written (${(err as Error).message}); retrying.`);
+}
 
 /** Notifications name the message that caused them, so that a channel can quote it and send its files. */
 function aboutMessage(plans: IntakeDecision['notifications'], messageId: string): IntakeDecision['notifications'] {

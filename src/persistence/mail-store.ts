@@ -33,6 +33,8 @@ export interface OutgoingMailContext {
   organizationName: string;
   /** The mailbox to answer from: the one the ticket's last mail came in at, else the organization's first. */
   mailboxId: string | null;
+  /** The organization's Telegram bot, to offer following the ticket there. */
+  telegramBot: string | null;
 }
 
 const TICKET_FOR_THREADING = `SELECT t.id, t.number, t.status, t.reporter_id,
@@ -163,12 +165,13 @@ export class MailStore {
   /** Everything a mail about a ticket needs, in one round trip. */
   async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
     const row = await withSql(this.orm, (sql) => sql.one<{
-      org_name: string | null; mailbox_id: string | null; ticket: { id: string; number: number; subject: string } | null;
+      org_name: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
       message: { author: string | null; body: string; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
     }>(
       `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
        SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
+              (SELECT username FROM telegram_bots WHERE organization_id = $1 AND enabled ORDER BY created_at LIMIT 1) AS telegram_bot,
               (SELECT b.id FROM mailboxes b WHERE b.organization_id = $1 AND b.enabled
                 ORDER BY (SELECT max(m.created_at) FROM inbound_mails m WHERE m.mailbox_id = b.id AND m.ticket_id = (SELECT id FROM t)) DESC NULLS LAST,
                          b.created_at
@@ -192,6 +195,7 @@ export class MailStore {
       files: row?.message?.files ?? [],
       organizationName: row?.org_name ?? '',
       mailboxId: row?.mailbox_id ?? null,
+      telegramBot: row?.telegram_bot ?? null,
     };
   }
 

@@ -112,6 +112,38 @@ export class TelegramStore {
     return row?.number ?? null;
   }
 
+  async ticketIdOf(organizationId: string, number: number): Promise<string | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ id: string }>('SELECT id FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, number]));
+    return row?.id ?? null;
+  }
+
+  /** Our message a reporter's chat message became (for edits), or null. */
+  async messageOf(botRowId: string, chatId: number, telegramMessageId: number): Promise<string | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ message_id: string | null }>(
+      `SELECT message_id FROM telegram_messages WHERE bot_id = $1 AND chat_id = $2 AND telegram_message_id = $3 AND direction = 'in'`,
+      [botRowId, chatId, telegramMessageId]));
+    return row?.message_id ?? null;
+  }
+
+  /** The reporter's tickets (any status), newest first, with their last public message. */
+  async ticketsOf(organizationId: string, telegramUserId: string, limit = 10): Promise<Array<{ number: number; subject: string; status: string; last: string | null }>> {
+    return withSql(this.orm, (sql) => sql.rows<{ number: number; subject: string; status: string; last: string | null }>(
+      `SELECT t.number, t.subject, t.status,
+              (SELECT m.body FROM messages m WHERE m.ticket_id = t.id AND m.visibility = 'public' ORDER BY m.created_at DESC LIMIT 1) AS last
+         FROM tickets t
+         JOIN reporter_identities i ON i.reporter_id = t.reporter_id AND i.organization_id = t.organization_id
+        WHERE i.organization_id = $1 AND i.kind = 'telegram' AND i.address = $2
+        ORDER BY t.created_at DESC LIMIT $3`,
+      [organizationId, telegramUserId, limit]));
+  }
+
+  /** A user who blocked the bot (or unblocked it): notifications skip (or use again) their Telegram identity. */
+  async setDeliverable(organizationId: string, telegramUserId: string, deliverable: boolean, reason: string | null): Promise<void> {
+    await withSql(this.orm, (sql) => sql.rows(
+      `UPDATE reporter_identities SET deliverable = $3, undeliverable_reason = $4 WHERE organization_id = $1 AND kind = 'telegram' AND address = $2`,
+      [organizationId, telegramUserId, deliverable, reason]));
+  }
+
   /** Tickets of the reporter behind this Telegram user that are still open, newest first. */
   async openTickets(organizationId: string, telegramUserId: string): Promise<Array<{ number: number; subject: string; createdAt: Date }>> {
     const rows = await withSql(this.orm, (sql) => sql.rows<{ number: number; subject: string; created_at: Date | string }>(

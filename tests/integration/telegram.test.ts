@@ -1,4 +1,10 @@
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mailboxes } from '../../src/persistence/mailboxes.ts';
+import { IntakeProducer } from '../../src/workers/intake-producer.ts';
+import { QUEUES } from '../../src/workers/queues.ts';
+import { createRedis } from '../../src/workers/redis.ts';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts';
 import { TelegramStore } from '../../src/persistence/telegram-store.ts';
 import { SecretBox } from '../../src/security/secret-box.ts';
 import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
@@ -12,6 +18,7 @@ import { callbackUpdate, documentUpdate, person, photoUpdate, replyTo, textUpdat
  */
 
 let tg: FakeTelegram;
+let smtp: SmtpSink;
 let app: TestApp;
 let seed: Awaited<ReturnType<typeof seedOrganization>>;
 let token: string;
@@ -19,19 +26,21 @@ const BOT_ID = 777001;
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
 beforeAll(async () => {
-  tg = await startFakeTelegram();
+  [tg, smtp] = await Promise.all([startFakeTelegram(), startSmtpSink()]);
   app = await startTestApp({
     env: { TELEGRAM_API_ROOT: tg.url, APP_SECRET: 'test-secret-test-secret', PUBLIC_URL: 'https://help.example.org', JOB_BACKOFF_MS: '100', JOB_BACKOFF_MAX_MS: '500', TELEGRAM_JOIN_WINDOW_MS: '0' },
-    workerOptions: { email: false, telegram: { refreshMs: 300, pollTimeoutSeconds: 1 } },
+    workerOptions: { email: { refreshMs: 300 }, telegram: { refreshMs: 300, pollTimeoutSeconds: 1 } },
   });
   seed = await seedOrganization(app, 'Bot Org');
   token = tg.addBot(BOT_ID, 'helpdesk_test_bot');
   await new TelegramStore(app.rt.orm, new SecretBox(app.rt.secret)).addBot({ organizationId: seed.org.id, botId: String(BOT_ID), username: 'helpdesk_test_bot', token, mode: 'polling' });
+  // Mail goes out through the sink; nothing is read (the IMAP address refuses connections).
+  await new Mailboxes(app.rt.orm, new SecretBox(app.rt.secret)).add({ organizationId: seed.org.id, address: 'support@bot-org.test', imapUrl: 'imap://u:p@127.0.0.1:1', smtpUrl: smtp.url, plusAddressing: false });
 }, 60_000);
 
 afterAll(async () => {
   await app?.stop();
-  await tg?.close();
+  await Promise.all([tg?.close(), smtp?.close()]);
 });
 
 const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
@@ -247,5 +256,109 @@ describe('webhook', () => {
     expect(t.description).toBe('Through the webhook');
     await tg.waitForCall((c) => c.token === hookToken && c.method === 'sendMessage' && String(c.params.text).includes(`#${t.number}`));
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'Through the webhook'`))[0]!.n).toBe(1);
+  });
+});
+
+describe('commands and buttons', () => {
+  it('/my lists the tickets, /close closes one, and a resolved ticket asks for a rating that is kept', async () => {
+    const lea = person(9011, 'Lea', 'de');
+    const u = textUpdate(lea, 'Drucker druckt nicht');
+    tg.pushUpdate(token, u);
+    const t = await ticketOf(lea.id, u.message.message_id);
+    tg.pushUpdate(token, textUpdate(lea, '/my'));
+    const list = await tg.waitForCall((c) => sentTo(lea.id)(c) && String(c.params.text).startsWith('Ihre Anfragen:'));
+    expect(list.params.text).toContain(`#${t.number} · neu · Drucker druckt nicht`);
+    expect(JSON.stringify(list.params.reply_markup)).toContain(`show:${t.number}`);
+
+    const agent = apiClient(app.baseUrl, seed.agent.key);
+    expect((await agent.patch(`/tickets/${t.number}`, { status: 'resolved' })).status).toBe(200);
+    const ask = await tg.waitForCall((c) => sentTo(lea.id)(c) && JSON.stringify(c.params.reply_markup ?? '').includes(`rate:${t.number}:5`));
+    expect(ask.params.text).toContain('gelöst');
+    const botMessage = { message_id: 60_000, date: 1, chat: { id: lea.id, type: 'private' }, from: { id: BOT_ID, is_bot: true, first_name: 'bot' }, text: 'x' };
+    tg.pushUpdate(token, callbackUpdate(lea, `rate:${t.number}:4`, botMessage));
+    await until(async () => (await sql(`SELECT rating FROM tickets WHERE id = $1`, [t.id]))[0]!.rating === 4, 'the rating');
+    expect((await sql(`SELECT count(*)::int AS n FROM ticket_events WHERE ticket_id = $1 AND kind = 'rated'`, [t.id]))[0]!.n).toBe(1);
+
+    tg.pushUpdate(token, textUpdate(lea, `/close ${t.number}`));
+    await tg.waitForCall((c) => sentTo(lea.id)(c) && String(c.params.text).includes(`#${t.number} ist geschlossen`));
+    expect((await sql(`SELECT status FROM tickets WHERE id = $1`, [t.id]))[0]!.status).toBe('closed');
+    tg.pushUpdate(token, textUpdate(lea, '/close 1'));
+    await tg.waitForCall((c) => sentTo(lea.id)(c) && String(c.params.text).includes('Sie haben kein Ticket #1'));
+  });
+
+  it('an edited message changes the message on the ticket, recorded as an edit, and opens nothing', async () => {
+    const max = person(9012, 'Max');
+    const u = textUpdate(max, 'Room 12 is cold');
+    tg.pushUpdate(token, u);
+    const t = await ticketOf(max.id, u.message.message_id);
+    tg.pushUpdate(token, { update_id: u.update_id + 200000, edited_message: { ...u.message, text: 'Room 21 is cold', edit_date: Math.floor(Date.now() / 1000) } });
+    await until(async () => (await sql(`SELECT body FROM messages WHERE ticket_id = $1`, [t.id]))[0]!.body === 'Room 21 is cold', 'the edit');
+    const [edit] = await sql(`SELECT changes FROM ticket_events WHERE ticket_id = $1 AND kind = 'message_edited'`, [t.id]);
+    expect(edit!.changes.body).toEqual({ from: 'Room 12 is cold', to: 'Room 21 is cold' });
+    const stray = textUpdate(max, 'never sent before');
+    tg.pushUpdate(token, { update_id: stray.update_id + 200000, edited_message: { ...stray.message, edit_date: 1 } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'never sent before'`))[0]!.n).toBe(0);
+  });
+});
+
+describe('one person, two channels', () => {
+  it('links a chat to the reporter who wrote by mail (/start link_<code>), and falls back to mail when the bot is blocked', async () => {
+    const redis = createRedis(app.rt.redisUrl, 'blocking', 'test-events');
+    const events = new QueueEvents(QUEUES.intake, { connection: redis, prefix: app.config.queuePrefix });
+    await events.waitUntilReady();
+    try {
+      const producer = new IntakeProducer(app.rt.intakeQueue, events, app.config);
+      // Lena first wrote to the bot, then by mail: two reporters so far.
+      const lena = person(9013, 'Lena');
+      const u = textUpdate(lena, 'Chat first');
+      tg.pushUpdate(token, u);
+      const chatTicket = await ticketOf(lena.id, u.message.message_id);
+      const mailed = await producer.submitAndWait({
+        organizationId: seed.org.id, channel: 'email', externalId: '<lena-1@customer.test>',
+        sender: { kind: 'email', address: 'lena@customer.test', name: 'Lena' }, subject: 'Mail second', text: 'By mail', receivedAt: new Date().toISOString(),
+      }, 10_000);
+      expect(mailed.state).toBe('committed');
+      const confirmation = await smtp.waitFor((m) => m.envelopeTo.includes('lena@customer.test'));
+      const code = /https:\/\/t\.me\/helpdesk_test_bot\?start=link_([\w-]+)/.exec(confirmation.parsed.text ?? '')?.[1];
+      expect(code).toBeTruthy();
+
+      tg.pushUpdate(token, textUpdate(lena, `/start link_${code}`));
+      await tg.waitForCall((c) => sentTo(lena.id)(c) && String(c.params.text).startsWith('Done'));
+      const reporters = await sql(`SELECT DISTINCT reporter_id FROM tickets WHERE id IN ($1, (SELECT ticket_id FROM intake_receipts WHERE external_id = '<lena-1@customer.test>'))`, [chatTicket.id]);
+      expect(reporters).toHaveLength(1);
+      const identities = await sql(`SELECT kind FROM reporter_identities WHERE reporter_id = $1 ORDER BY kind`, [reporters[0]!.reporter_id]);
+      expect(identities.map((i) => i.kind)).toEqual(['email', 'telegram']);
+      // The code works once.
+      tg.pushUpdate(token, textUpdate(lena, `/start link_${code}`));
+      await tg.waitForCall((c) => sentTo(lena.id)(c) && String(c.params.text).includes('not valid'));
+
+      // She blocks the bot: the answer on her chat ticket reaches her by mail instead.
+      tg.blockChat(lena.id);
+      await apiClient(app.baseUrl, seed.agent.key).post(`/tickets/${chatTicket.number}/comments`, { body: 'Answer for Lena' });
+      const fallback = await smtp.waitFor((m) => m.envelopeTo.includes('lena@customer.test') && (m.parsed.text ?? '').includes('Answer for Lena'));
+      expect(fallback.parsed.subject).toContain(`[#${chatTicket.number}]`);
+      const [event] = await sql(`SELECT changes FROM ticket_events WHERE ticket_id = $1 AND kind = 'delivery_failed'`, [chatTicket.id]);
+      expect(event!.changes.address).toBe(String(lena.id));
+    } finally {
+      await events.close();
+      redis.disconnect();
+    }
+  });
+
+  it('a chat that blocked the bot is marked at once (my_chat_member)', async () => {
+    const ned = person(9014, 'Ned');
+    const u = textUpdate(ned, 'hello');
+    tg.pushUpdate(token, u);
+    await ticketOf(ned.id, u.message.message_id);
+    tg.pushUpdate(token, {
+      update_id: u.update_id + 300000,
+      my_chat_member: {
+        chat: { id: ned.id, type: 'private' }, from: { ...ned, is_bot: false }, date: 1,
+        old_chat_member: { user: { id: BOT_ID, is_bot: true, first_name: 'bot' }, status: 'member' },
+        new_chat_member: { user: { id: BOT_ID, is_bot: true, first_name: 'bot' }, status: 'kicked', until_date: 0 },
+      },
+    });
+    await until(async () => (await sql(`SELECT deliverable FROM reporter_identities WHERE kind = 'telegram' AND address = $1`, [String(ned.id)]))[0]!.deliverable === false, 'the block');
   });
 });

@@ -5,6 +5,7 @@ import type { Config } from '../../config/index.ts';
 import type { AttachmentStorage } from '../../core/ports.ts';
 import { Mailboxes, type MailboxConfig } from '../../persistence/mailboxes.ts';
 import { MailStore } from '../../persistence/mail-store.ts';
+import { ReporterLinks } from '../../persistence/reporter-links.ts';
 import { SecretBox } from '../../security/secret-box.ts';
 import { Signer } from '../../security/signed-tokens.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
@@ -46,7 +47,7 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
   await defineEnvironmentMailbox(deps.config, deps.orm, mailboxes, log);
 
   const sender = new SmtpSender({
-    mailboxes, store, storage: deps.storage, signer, publicUrl: deps.config.publicUrl, linkTtlMs: deps.config.ticketLinkTtlMs, logger: log,
+    links: new ReporterLinks(deps.orm), mailboxes, store, storage: deps.storage, signer, publicUrl: deps.config.publicUrl, linkTtlMs: deps.config.ticketLinkTtlMs, logger: log,
   });
   deps.senders.register(sender);
 

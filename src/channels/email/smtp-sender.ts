@@ -7,9 +7,11 @@ import type { MailboxConfig, Mailboxes } from '../../persistence/mailboxes.ts';
 import type { MailStore } from '../../persistence/mail-store.ts';
 import { ticketLink, type Signer } from '../../security/signed-tokens.ts';
 import { replyAddress } from './reply-address.ts';
-import { agentFallback, defaultTemplate, isMailKind, mailLocale, render, statusName } from './templates.ts';
+import { agentFallback, defaultTemplate, isMailKind, mailLocale, render, statusName, telegramOffer } from './templates.ts';
+import type { ReporterLinks } from '../../persistence/reporter-links.ts';
 
 export interface SmtpSenderDeps {
+  links: ReporterLinks;
   mailboxes: Mailboxes;
   store: MailStore;
   storage: AttachmentStorage;
@@ -49,7 +51,13 @@ export class SmtpSender implements NotificationSender {
     const link = ctx.ticket
       ? ticketLink(this.deps.signer, this.deps.publicUrl, { organizationId: n.organizationId, number }, new Date(Date.now() + this.deps.linkTtlMs))
       : this.deps.publicUrl;
+    // Where the organization has a Telegram bot, a confirmation offers it, with a one-time code that links
+    // the chat to this reporter.
+    const code = n.kind === 'ticket_received' && ctx.telegramBot
+      ? await this.deps.links.createFor(n.organizationId, { kind: 'email', address }, this.deps.linkTtlMs)
+      : null;
     const text = render(template, {
+      telegram: telegramOffer(locale, code ? `https://t.me/${ctx.telegramBot}?start=link_${code}` : null),
       number: String(number),
       subject: ctx.ticket?.subject ?? String(n.payload.subject ?? ''),
       link,

@@ -7,13 +7,13 @@ export type MailLocale = 'en' | 'ru' | 'de';
 
 export interface MailText { subject: string; body: string }
 
-export const TEMPLATE_VARIABLES = ['number', 'subject', 'link', 'text', 'agent', 'status', 'organization'] as const;
+export const TEMPLATE_VARIABLES = ['number', 'subject', 'link', 'text', 'agent', 'status', 'organization', 'telegram'] as const;
 
 const DEFAULTS: Record<MailKind, Record<MailLocale, MailText>> = {
   ticket_received: {
-    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nYour request was registered as ticket #{{number}}. We will answer as soon as we can.\nYou can follow it online: {{link}}\n\nTo add something, just reply to this mail.\n\n{{organization}}' },
-    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nВаше обращение зарегистрировано под номером #{{number}}. Мы ответим как можно скорее.\nСледить за ним можно здесь: {{link}}\n\nЧтобы что-то добавить, просто ответьте на это письмо.\n\n{{organization}}' },
-    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nIhre Anfrage wurde als Ticket #{{number}} erfasst. Wir antworten so bald wie möglich.\nSie können sie hier verfolgen: {{link}}\n\nUm etwas zu ergänzen, antworten Sie einfach auf diese E-Mail.\n\n{{organization}}' },
+    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nYour request was registered as ticket #{{number}}. We will answer as soon as we can.\nYou can follow it online: {{link}}\n{{telegram}}\nTo add something, just reply to this mail.\n\n{{organization}}' },
+    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nВаше обращение зарегистрировано под номером #{{number}}. Мы ответим как можно скорее.\nСледить за ним можно здесь: {{link}}\n{{telegram}}\nЧтобы что-то добавить, просто ответьте на это письмо.\n\n{{organization}}' },
+    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nIhre Anfrage wurde als Ticket #{{number}} erfasst. Wir antworten so bald wie möglich.\nSie können sie hier verfolgen: {{link}}\n{{telegram}}\nUm etwas zu ergänzen, antworten Sie einfach auf diese E-Mail.\n\n{{organization}}' },
   },
   agent_replied: {
     en: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nTicket #{{number}}: {{link}}' },
@@ -32,6 +32,17 @@ const STATUS_NAMES: Record<MailLocale, Record<string, string>> = {
   ru: { new: 'новое', open: 'открыто', in_progress: 'в работе', waiting: 'ждёт вашего ответа', resolved: 'решено', closed: 'закрыто' },
   de: { new: 'neu', open: 'offen', in_progress: 'in Bearbeitung', waiting: 'wartet auf Ihre Antwort', resolved: 'gelöst', closed: 'geschlossen' },
 };
+
+const TELEGRAM_OFFER: Record<MailLocale, string> = {
+  en: 'Answers can also come to you in Telegram: ',
+  ru: 'Получать ответы можно и в Telegram: ',
+  de: 'Antworten können Sie auch in Telegram erhalten: ',
+};
+
+/** The line offering to follow the ticket in Telegram, with a one-time link; empty without a bot. */
+export function telegramOffer(locale: MailLocale, url: string | null): string {
+  return url ? `${TELEGRAM_OFFER[locale]}${url}\n` : '';
+}
 
 const AGENT_FALLBACK: Record<MailLocale, string> = { en: 'Support team', ru: 'Служба поддержки', de: 'Support-Team' };
 

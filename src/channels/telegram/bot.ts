@@ -5,10 +5,15 @@ import type { Update } from 'telegraf/types';
 import type { BotConfig } from '../../persistence/telegram-store.ts';
 import { jobOptions } from '../../workers/retry-policy.ts';
 import { isReporterMessage, submitMessage, type ChatMessage, type Destination, type InboundDeps } from './inbound.ts';
-import { botLocale, botText } from './texts.ts';
+import { botLocale, botText, statusText } from './texts.ts';
+import type { ReporterActions } from '../../persistence/reporter-actions.ts';
+import type { ReporterLinks } from '../../persistence/reporter-links.ts';
+import { DomainError } from '../../core/errors.ts';
 import type { TelegramJobData } from './updates-queue.ts';
 
 export interface BotDeps extends InboundDeps {
+  actions: ReporterActions;
+  links: ReporterLinks;
   apiRoot: string;
   redis: Redis;
   queue: Queue<TelegramJobData>;
@@ -65,7 +70,20 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
   };
 
   bot.start(async (ctx) => {
-    await ctx.reply(botText('greeting', botLocale(ctx.from?.language_code)));
+    const locale = botLocale(ctx.from?.language_code);
+    const payload = ctx.payload ?? '';
+    if (payload.startsWith('link_')) {
+      // A one-time code from a mail or the portal: this chat becomes that reporter's.
+      try {
+        await deps.links.redeem(config.organizationId, payload.slice('link_'.length), { kind: 'telegram', address: String(ctx.from.id) });
+        await ctx.reply(botText('linked', locale));
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        await ctx.reply(botText('linkFailed', locale));
+      }
+      return;
+    }
+    await ctx.reply(botText('greeting', locale));
   });
   bot.command('new', async (ctx) => {
     const m = ctx.message as unknown as ChatMessage;
@@ -77,6 +95,68 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     await deps.redis.set(key('new', m.chat.id), '1', 'PX', FORCE_NEW_MS);
     const locale = botLocale(ctx.from?.language_code);
     await ctx.reply(locale === 'ru' ? 'Опишите новое обращение.' : locale === 'de' ? 'Beschreiben Sie die neue Anfrage.' : 'Describe the new request.');
+  });
+  bot.command('my', async (ctx) => {
+    const locale = botLocale(ctx.from?.language_code);
+    const tickets = await deps.store.ticketsOf(config.organizationId, String(ctx.from.id));
+    if (tickets.length === 0) {
+      await ctx.reply(botText('none', locale));
+      return;
+    }
+    const lines = tickets.map((t) => `#${t.number} · ${statusText(t.status, locale)} · ${t.subject}`);
+    await ctx.reply(`${botText('mine', locale)}\n${lines.join('\n')}`,
+      Markup.inlineKeyboard(tickets.map((t) => [Markup.button.callback(`#${t.number} ${t.subject}`.slice(0, 60), `show:${t.number}`)])));
+  });
+  bot.command('close', async (ctx) => {
+    const locale = botLocale(ctx.from?.language_code);
+    const number = Number(/^\/close(?:@\w+)?\s+#?(\d{1,9})\s*$/.exec(ctx.message.text)?.[1]);
+    if (!number) {
+      await ctx.reply(botText('closeUsage', locale));
+      return;
+    }
+    try {
+      await deps.actions.close(config.organizationId, { kind: 'telegram', address: String(ctx.from.id) }, number, 'telegram');
+      await ctx.reply(botText('closed', locale, { number }));
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      await ctx.reply(err.kind === 'not_found' ? botText('notYours', locale, { number }) : err.message);
+    }
+  });
+  bot.action(/^show:(\d+)$/, async (ctx) => {
+    await ctx.answerCbQuery();
+    const locale = botLocale(ctx.from?.language_code);
+    const number = Number((ctx.match as RegExpExecArray)[1]);
+    const t = (await deps.store.ticketsOf(config.organizationId, String(ctx.from!.id), 50)).find((x) => x.number === number);
+    if (!t) return;
+    const sent = await ctx.reply(`#${t.number} · ${statusText(t.status, locale)}\n${t.subject}${t.last ? `\n\n${t.last.slice(0, 3000)}` : ''}`);
+    const ticket = await deps.store.ticketIdOf(config.organizationId, number);
+    if (ticket) await deps.store.rememberMessage({ organizationId: config.organizationId, botRowId: config.id, chatId: sent.chat.id, telegramMessageId: sent.message_id, ticketId: ticket, direction: 'out' });
+  });
+  bot.action(/^rate:(\d+):([1-5])$/, async (ctx) => {
+    const locale = botLocale(ctx.from?.language_code);
+    const [, number, score] = ctx.match as RegExpExecArray;
+    try {
+      await deps.actions.rate(config.organizationId, { kind: 'telegram', address: String(ctx.from!.id) }, Number(number), Number(score), 'telegram');
+      await ctx.answerCbQuery(botText('thanks', locale));
+      await ctx.editMessageReplyMarkup(undefined).catch(() => undefined);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      await ctx.answerCbQuery(err.message);
+    }
+  });
+  bot.on('edited_message', async (ctx) => {
+    const m = ctx.editedMessage as unknown as ChatMessage;
+    if (!m.from || m.from.is_bot) return;
+    const ours = await deps.store.messageOf(config.id, m.chat.id, m.message_id);
+    // An edit never opens a ticket: a message we never took stays untaken.
+    if (!ours) return;
+    await deps.actions.editMessage(config.organizationId, ours, m.text ?? m.caption ?? '', 'telegram');
+  });
+  bot.on('my_chat_member', async (ctx) => {
+    const status = ctx.myChatMember.new_chat_member.status;
+    const user = String(ctx.myChatMember.from.id);
+    if (status === 'kicked') await deps.store.setDeliverable(config.organizationId, user, false, 'blocked the bot in Telegram');
+    else if (status === 'member') await deps.store.setDeliverable(config.organizationId, user, true, null);
   });
   bot.on('message', async (ctx) => {
     const m = ctx.message as unknown as ChatMessage;

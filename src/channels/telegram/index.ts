@@ -7,6 +7,8 @@ import type { Config } from '../../config/index.ts';
 import type { IntakeEventInput } from '../../core/intake-event.ts';
 import type { AttachmentStorage } from '../../core/ports.ts';
 import { MailStore } from '../../persistence/mail-store.ts';
+import { ReporterActions } from '../../persistence/reporter-actions.ts';
+import { ReporterLinks } from '../../persistence/reporter-links.ts';
 import { TelegramStore, type BotConfig } from '../../persistence/telegram-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
@@ -58,7 +60,7 @@ export async function startTelegramChannel(deps: TelegramChannelDeps): Promise<T
   const worker: Worker<TelegramJobData> = startUpdateWorker({
     config: deps.config, store, storage: deps.storage, logger: log, submit: deps.submit, apiRoot: deps.config.telegram.apiRoot,
     redis: deps.redis, queue: deps.queue, queuePrefix: deps.config.queuePrefix, joinWindowMs: deps.config.telegram.joinWindowMs,
-    connection: deps.workerConnection, concurrency: 8,
+    connection: deps.workerConnection, concurrency: 8, actions: new ReporterActions(deps.orm), links: new ReporterLinks(deps.orm),
   });
 
   const prepared = new Map<string, string>();

@@ -50,10 +50,16 @@ export class TelegramSender implements NotificationSender {
     let replyTo = route.replyTo;
     let firstId: number | undefined;
     try {
-      for (const part of parts) {
+      // A resolved ticket asks for a rating, 1 to 5, with buttons under the message.
+      const rating = n.kind === 'status_changed' && n.payload.to === 'resolved'
+        ? { reply_markup: { inline_keyboard: [[1, 2, 3, 4, 5].map((k) => ({ text: '★'.repeat(k), callback_data: `rate:${number}:${k}` }))] } }
+        : {};
+      if (rating.reply_markup) parts = [`${parts[0]}\n${escapeHtml(botText('rate', locale))}`];
+      for (const [i, part] of parts.entries()) {
         const sent = await telegram.sendMessage(chatId, part, {
           parse_mode: 'HTML',
           ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
+          ...(i === parts.length - 1 ? rating : {}),
         });
         firstId ??= sent.message_id;
         await this.remember(route.bot, chatId, sent.message_id, route.ticketId);

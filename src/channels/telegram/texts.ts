@@ -24,6 +24,15 @@ const TEXTS = {
     de: 'Ticket #{number} ist jetzt: {status}.',
   },
   support: { en: 'Support', ru: 'Поддержка', de: 'Support' },
+  none: { en: 'You have no requests yet. Just write here to open one.', ru: 'У вас пока нет обращений. Просто напишите сюда, чтобы открыть.', de: 'Sie haben noch keine Anfragen. Schreiben Sie einfach hier, um eine zu öffnen.' },
+  mine: { en: 'Your requests:', ru: 'Ваши обращения:', de: 'Ihre Anfragen:' },
+  closeUsage: { en: 'Write /close and the ticket number, e.g. /close 1042.', ru: 'Напишите /close и номер обращения, например /close 1042.', de: 'Schreiben Sie /close und die Ticketnummer, z. B. /close 1042.' },
+  closed: { en: 'Ticket #{number} is closed. Thank you!', ru: 'Обращение #{number} закрыто. Спасибо!', de: 'Ticket #{number} ist geschlossen. Danke!' },
+  notYours: { en: 'You have no ticket #{number}.', ru: 'У вас нет обращения #{number}.', de: 'Sie haben kein Ticket #{number}.' },
+  rate: { en: 'How did we do? Rate it from 1 to 5:', ru: 'Оцените, пожалуйста, решение от 1 до 5:', de: 'Wie zufrieden sind Sie? Bewerten Sie von 1 bis 5:' },
+  linked: { en: 'Done: your requests and answers come here now.', ru: 'Готово: ваши обращения и ответы теперь приходят сюда.', de: 'Erledigt: Ihre Anfragen und Antworten kommen jetzt hierher.' },
+  linkFailed: { en: 'This link is not valid any more. Ask for a new one, or just write here.', ru: 'Эта ссылка больше не действует. Запросите новую или просто напишите сюда.', de: 'Dieser Link gilt nicht mehr. Fordern Sie einen neuen an oder schreiben Sie einfach hier.' },
+  thanks: { en: 'Thank you for your rating!', ru: 'Спасибо за оценку!', de: 'Danke für Ihre Bewertung!' },
 } as const;
 
 const STATUS: Record<BotLocale, Record<string, string>> = {
