@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** Telegram: bots of organizations (sealed tokens, webhook secrets, polling offsets), the chat messages of tickets; ticket ratings; one-time codes linking a chat to a reporter. */
+/** Telegram: bots of organizations (sealed tokens, webhook secrets, polling offsets), the chat messages of tickets; ticket ratings; one-time codes linking a chat to a reporter; passport tokens of objects. */
 export class Migration20261122183638_telegram extends Migration {
 
   override async up(): Promise<void> {
@@ -25,6 +25,9 @@ export class Migration20261122183638_telegram extends Migration {
     this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_code_hash_unique" unique ("code_hash");`);
     this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_organization_id_foreign" foreign key ("organization_id") references "organizations" ("id") on update cascade on delete cascade;`);
     this.addSql(`alter table "reporter_link_codes" add constraint "reporter_link_codes_reporter_id_foreign" foreign key ("reporter_id") references "reporters" ("id") on update cascade on delete cascade;`);
+
+    this.addSql(`alter table "objects" add column "passport_token" varchar(64) not null default replace(gen_random_uuid()::text, '-', '');`);
+    this.addSql(`alter table "objects" add constraint "objects_passport_token_unique" unique ("passport_token");`);
   }
 
   override async down(): Promise<void> {
@@ -37,6 +40,9 @@ export class Migration20261122183638_telegram extends Migration {
     this.addSql(`alter table "tickets" drop column "rating";`);
 
     this.addSql(`drop table if exists "reporter_link_codes" cascade;`);
+
+    this.addSql(`alter table "objects" drop constraint "objects_passport_token_unique";`);
+    this.addSql(`alter table "objects" drop column "passport_token";`);
   }
 
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { v7 as uuidv7 } from 'uuid';
@@ -105,7 +106,7 @@ export class Directory {
     const em = this.em();
     const object = em.create(PhysicalObjectSchema, {
       id: uuidv7(), organization: org.id, name: input.name, kind: input.kind ?? '', address: input.address ?? '',
-      description: input.description ?? '', createdAt: new Date(),
+      description: input.description ?? '', passportToken: randomBytes(16).toString('hex'), createdAt: new Date(),
     });
     await em.flush();
     return object;

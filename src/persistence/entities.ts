@@ -96,7 +96,8 @@ export const ServiceSchema = new EntitySchema<Service>({
 
 /** A physical thing (a lift, a printer, a room) that tickets can be about. */
 export interface PhysicalObject {
-  id: string; organization: string; name: string; kind: string; address: string; description: string; createdAt: Date;
+  id: string; organization: string; name: string; kind: string; address: string; description: string;
+  passportToken: string; createdAt: Date;
 }
 export const PhysicalObjectSchema = new EntitySchema<PhysicalObject>({
   name: 'PhysicalObject',
@@ -108,6 +109,8 @@ export const PhysicalObjectSchema = new EntitySchema<PhysicalObject>({
     kind: { type: 'string', length: 100, default: '' },
     address: { type: 'string', length: 500, default: '' },
     description: { type: 'text', default: '' },
+    // Unguessable: it is printed in the object's QR code and Telegram deep link, and names the object there.
+    passportToken: { type: 'string', length: 64, unique: true, defaultRaw: "replace((gen_random_uuid())::text, '-'::text, ''::text)" },
     createdAt,
   },
 });

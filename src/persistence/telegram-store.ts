@@ -112,6 +112,13 @@ export class TelegramStore {
     return row?.number ?? null;
   }
 
+  /** The object a QR passport token names, in this organization. */
+  async objectByToken(organizationId: string, token: string): Promise<{ id: string; name: string } | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ id: string; name: string }>(
+      'SELECT id, name FROM objects WHERE organization_id = $1 AND passport_token = $2', [organizationId, token]));
+    return row ?? null;
+  }
+
   async ticketIdOf(organizationId: string, number: number): Promise<string | null> {
     const row = await withSql(this.orm, (sql) => sql.one<{ id: string }>('SELECT id FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, number]));
     return row?.id ?? null;
@@ -164,7 +171,9 @@ export class TelegramStore {
       `WITH t AS (SELECT id FROM tickets WHERE organization_id = $1 AND number = $3::int),
             b AS (SELECT b.* FROM telegram_bots b
                    WHERE b.organization_id = $1 AND b.enabled
-                   ORDER BY (SELECT max(m.created_at) FROM telegram_messages m WHERE m.bot_id = b.id AND m.chat_id = $2::bigint) DESC NULLS LAST,
+                   -- The bot the reported message came in through, then the one that last talked with the chat.
+                   ORDER BY b.username = (SELECT x.metadata->'telegram'->>'bot' FROM messages x WHERE x.id = $4::uuid) DESC NULLS LAST,
+                            (SELECT max(m.created_at) FROM telegram_messages m WHERE m.bot_id = b.id AND m.chat_id = $2::bigint) DESC NULLS LAST,
                             b.created_at
                    LIMIT 1)
        SELECT ${BOT_COLUMNS.split(', ').map((c) => `b.${c}`).join(', ')},

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mailboxes } from '../../src/persistence/mailboxes.ts';
@@ -361,4 +363,63 @@ describe('one person, two channels', () => {
     });
     await until(async () => (await sql(`SELECT deliverable FROM reporter_identities WHERE kind = 'telegram' AND address = $1`, [String(ned.id)]))[0]!.deliverable === false, 'the block');
   });
+});
+
+describe('object passports', () => {
+  it('/start obj_<token> makes the next message a request about that object', async () => {
+    const lift = await app.directory.createObject(seed.org.id, { name: 'Lift 2, building A', kind: 'lift' });
+    const olga = person(9015, 'Olga', 'ru');
+    tg.pushUpdate(token, textUpdate(olga, `/start obj_${lift.passportToken}`));
+    await tg.waitForCall((c) => sentTo(olga.id)(c) && String(c.params.text).includes('Lift 2, building A'));
+    const u = textUpdate(olga, 'Застрял между этажами');
+    tg.pushUpdate(token, u);
+    const t = await ticketOf(olga.id, u.message.message_id);
+    const [row] = await sql(`SELECT object_id FROM tickets WHERE id = $1`, [t.id]);
+    expect(row!.object_id).toBe(lift.id);
+    // Another organization's token names nothing here.
+    const other = await seedOrganization(app);
+    const foreign = await app.directory.createObject(other.org.id, { name: 'Foreign printer' });
+    tg.pushUpdate(token, textUpdate(olga, `/start obj_${foreign.passportToken}`));
+    await tg.waitForCall((c) => sentTo(olga.id)(c) && String(c.params.text).startsWith('Здравствуйте'));
+  });
+});
+
+describe('administration', () => {
+  const cli = (args: string[], env: Record<string, string> = {}) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: app.db.url, DATA_DIR: app.dataDir, APP_SECRET: 'test-secret-test-secret', LOG_LEVEL: 'silent', TELEGRAM_API_ROOT: tg.url, ...env }, timeout: 60_000,
+  });
+
+  it('adds a bot after getMe, lists, tests and removes it; a wrong token is refused', async () => {
+    const other = await seedOrganization(app, 'CLI Bot Org');
+    const botToken = tg.addBot(777003, 'cli_added_bot');
+    await expect(cli(['telegram', 'add', '--org', other.org.slug, '--token', '777999:AAHwrongwrongwrongwrongwrongwrong']))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('refused the token') });
+    const added = JSON.parse((await cli(['telegram', 'add', '--org', other.org.slug, '--token', botToken])).stdout);
+    expect(added).toMatchObject({ bot: '@cli_added_bot', id: '777003', mode: 'polling' });
+    const listed = JSON.parse((await cli(['telegram', 'list', '--org', other.org.slug])).stdout);
+    expect(listed).toEqual([expect.objectContaining({ username: 'cli_added_bot', bot_id: '777003' })]);
+    expect(JSON.stringify(listed)).not.toContain(botToken.split(':')[1]);
+    const [stored] = await sql(`SELECT token FROM telegram_bots WHERE bot_id = 777003`);
+    expect(stored!.token).not.toContain(botToken.split(':')[1]);
+    expect(JSON.parse((await cli(['telegram', 'test', '@cli_added_bot'])).stdout)).toMatchObject({ bot: '@cli_added_bot', id: 777003 });
+    expect(JSON.parse((await cli(['telegram', 'remove', '@cli_added_bot'])).stdout)).toEqual({ removed: '@cli_added_bot' });
+    expect(await sql(`SELECT 1 FROM telegram_bots WHERE bot_id = 777003`)).toHaveLength(0);
+  }, 90_000);
+
+  it('connects the bot the environment names at start', async () => {
+    const envOrg = await app.directory.createOrganization('Env Bot Org', 'env-bot-org');
+    const envToken = tg.addBot(777004, 'env_defined_bot');
+    const second = await startTestApp({
+      db: app.db, web: false,
+      env: { TELEGRAM_API_ROOT: tg.url, APP_SECRET: 'test-secret-test-secret', TELEGRAM_BOT_TOKEN: envToken, TELEGRAM_ORGANIZATION: 'env-bot-org' },
+      workerOptions: { email: false, telegram: { refreshMs: 300, pollTimeoutSeconds: 1 } },
+    });
+    try {
+      const [row] = await sql(`SELECT organization_id, username, mode FROM telegram_bots WHERE bot_id = 777004`);
+      expect(row).toMatchObject({ organization_id: envOrg.id, username: 'env_defined_bot', mode: 'polling' });
+      await tg.waitForCall((c) => c.token === envToken && c.method === 'getUpdates');
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });

@@ -45,6 +45,8 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
       const n = await deps.store.ticketOfMessage(config.id, m.chat.id, m.reply_to_message.message_id);
       if (n !== null) return { ticketNumber: n, rule: 'reply' };
     }
+    const objectId = await deps.redis.getdel(key('object', m.chat.id));
+    if (objectId) return { rule: 'object', objectId };
     if (await deps.redis.del(key('new', m.chat.id))) return { rule: 'new' };
     const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
     if (open.length === 0) return { rule: 'new' };
@@ -82,6 +84,15 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
         await ctx.reply(botText('linkFailed', locale));
       }
       return;
+    }
+    if (payload.startsWith('obj_')) {
+      // A deep link from an object's QR passport: the next message opens a request about that object.
+      const object = await deps.store.objectByToken(config.organizationId, payload.slice('obj_'.length));
+      if (object) {
+        await deps.redis.set(key('object', ctx.chat.id), object.id, 'PX', FORCE_NEW_MS * 3);
+        await ctx.reply(botText('aboutObject', locale, { name: object.name }));
+        return;
+      }
     }
     await ctx.reply(botText('greeting', locale));
   });

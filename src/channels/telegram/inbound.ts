@@ -43,7 +43,7 @@ export function isReporterMessage(m: ChatMessage): boolean {
   return Boolean(m.text || m.caption || m.photo || m.document || m.voice || m.audio || m.video || m.video_note);
 }
 
-export type Destination = { ticketNumber?: number; rule: 'reply' | 'only-open-ticket' | 'recent-ticket' | 'chosen' | 'new' };
+export type Destination = { ticketNumber?: number; objectId?: string; rule: 'reply' | 'only-open-ticket' | 'recent-ticket' | 'chosen' | 'new' | 'object' };
 
 /**
  * Hands one message (or an album's messages) to intake as one event and waits for the commit, then
@@ -67,6 +67,7 @@ export async function submitMessage(deps: InboundDeps, bot: BotConfig, telegram:
     },
     ticketNumber: dest.ticketNumber,
     text,
+    fields: dest.objectId ? { objectId: dest.objectId } : {},
     attachments: files,
     metadata: {
       telegram: {

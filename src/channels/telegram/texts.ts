@@ -30,6 +30,11 @@ const TEXTS = {
   closed: { en: 'Ticket #{number} is closed. Thank you!', ru: 'Обращение #{number} закрыто. Спасибо!', de: 'Ticket #{number} ist geschlossen. Danke!' },
   notYours: { en: 'You have no ticket #{number}.', ru: 'У вас нет обращения #{number}.', de: 'Sie haben kein Ticket #{number}.' },
   rate: { en: 'How did we do? Rate it from 1 to 5:', ru: 'Оцените, пожалуйста, решение от 1 до 5:', de: 'Wie zufrieden sind Sie? Bewerten Sie von 1 bis 5:' },
+  aboutObject: {
+    en: 'You are reporting a problem with: {name}. Describe it here: text, photos, a voice message.',
+    ru: 'Вы сообщаете о проблеме с объектом: {name}. Опишите её здесь: текст, фото, голосовое сообщение.',
+    de: 'Sie melden ein Problem mit: {name}. Beschreiben Sie es hier: Text, Fotos, Sprachnachricht.',
+  },
   linked: { en: 'Done: your requests and answers come here now.', ru: 'Готово: ваши обращения и ответы теперь приходят сюда.', de: 'Erledigt: Ihre Anfragen und Antworten kommen jetzt hierher.' },
   linkFailed: { en: 'This link is not valid any more. Ask for a new one, or just write here.', ru: 'Эта ссылка больше не действует. Запросите новую или просто напишите сюда.', de: 'Dieser Link gilt nicht mehr. Fordern Sie einen neuen an oder schreiben Sie einfach hier.' },
   thanks: { en: 'Thank you for your rating!', ru: 'Спасибо за оценку!', de: 'Danke für Ihre Bewertung!' },
