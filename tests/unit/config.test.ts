@@ -26,4 +26,10 @@ describe('loadConfig', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://help.x.test/' }).publicUrl).toBe('https://help.x.test');
     expect(() => loadConfig({ APP_SECRET: 'short' })).toThrow(/APP_SECRET/);
   });
+  it('takes a Telegram bot from the environment only with its organization', () => {
+    const c = loadConfig({ TELEGRAM_BOT_TOKEN: '123456:AAHabcdefghijklmnopqrstuvwxyz', TELEGRAM_ORGANIZATION: 'acme', TELEGRAM_MODE: 'webhook' });
+    expect(c.telegram).toMatchObject({ organization: 'acme', mode: 'webhook', apiRoot: 'https://api.telegram.org', joinWindowMs: 120_000 });
+    expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: '123456:AAHabcdefghijklmnopqrstuvwxyz' })).toThrow(/set both or neither/);
+    expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: 'nonsense', TELEGRAM_ORGANIZATION: 'acme' })).toThrow(/TELEGRAM_BOT_TOKEN/);
+  });
 });
