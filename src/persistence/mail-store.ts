@@ -167,7 +167,7 @@ export class MailStore {
     const row = await withSql(this.orm, (sql) => sql.one<{
       org_name: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
-      message: { author: string | null; body: string; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
+      message: { author: string | null; body: string; mailId: string | null; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
     }>(
       `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
        SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
@@ -179,13 +179,17 @@ export class MailStore {
               (SELECT json_build_object('id', t.id, 'number', t.number, 'subject', t.subject) FROM t) AS ticket,
               (SELECT json_agg(json_build_object('id', i.message_id_header, 'direction', i.direction) ORDER BY i.created_at, i.id)
                  FROM mail_thread_ids i JOIN t ON i.ticket_id = t.id) AS ids,
-              (SELECT json_build_object('author', u.name, 'body', m.body,
+              (SELECT json_build_object('author', u.name, 'body', m.body, 'mailId', m.metadata->'email'->>'messageId',
                         'files', (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key) ORDER BY a.id)
                                     FROM attachments a WHERE a.message_id = m.id))
                  FROM messages m JOIN t ON m.ticket_id = t.id LEFT JOIN users u ON u.id = m.author_user_id
                 WHERE m.id = $3::uuid AND m.visibility = 'public') AS message`,
       [organizationId, ticketNumber, messageId]));
     const ids = row?.ids ?? [];
+    // The mail this notification answers may be committed but not yet in the thread table (its log is
+    // written just after the commit): its Message-ID is on the message too.
+    const reported = row?.message?.mailId ?? null;
+    if (reported && !ids.some((i) => i.id === reported)) ids.push({ id: reported, direction: 'in' });
     return {
       ticket: row?.ticket ?? null,
       threadIds: ids.map((i) => i.id),
