@@ -162,8 +162,10 @@ export class SqlIntakeStore implements IntakeStore {
  * worth another try with the cache entry gone, not a permanent refusal of the data.
  */
 function staleSender(err: unknown): unknown {
-  if (pgCode(err) !== PG.foreignKeyViolation) return err;
-  return new Error(`The sender's reporter changed while this was written (${(err as Error).message}); retrying.`);
+  // A missing reporter row, or a ticket that now belongs to the reporter the cached one was merged into.
+  const stale = pgCode(err) === PG.foreignKeyViolation || (err instanceof DomainError && err.kind === 'forbidden');
+  if (!stale) return err;
+  return new Error(`The sender's reporter may have changed while this was written (${(err as Error).message}); retrying.`);
 }
 
 /** Notifications name the message that caused them, so that a channel can quote it and send its files. */

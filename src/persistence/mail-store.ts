@@ -29,7 +29,7 @@ export interface OutgoingMailContext {
   author: string | null;
   /** The full text of the message the notification reports (payloads carry only a preview). */
   body: string | null;
-  files: Array<{ filename: string; contentType: string; storageKey: string }>;
+  files: Array<{ filename: string; contentType: string; storageKey: string; size: number }>;
   organizationName: string;
   /** The mailbox to answer from: the one the ticket's last mail came in at, else the organization's first. */
   mailboxId: string | null;
@@ -167,7 +167,7 @@ export class MailStore {
     const row = await withSql(this.orm, (sql) => sql.one<{
       org_name: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
-      message: { author: string | null; body: string; mailId: string | null; files: Array<{ filename: string; contentType: string; storageKey: string }> | null } | null;
+      message: { author: string | null; body: string; mailId: string | null; files: Array<{ filename: string; contentType: string; storageKey: string; size: number }> | null } | null;
     }>(
       `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
        SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
@@ -180,7 +180,7 @@ export class MailStore {
               (SELECT json_agg(json_build_object('id', i.message_id_header, 'direction', i.direction) ORDER BY i.created_at, i.id)
                  FROM mail_thread_ids i JOIN t ON i.ticket_id = t.id) AS ids,
               (SELECT json_build_object('author', u.name, 'body', m.body, 'mailId', m.metadata->'email'->>'messageId',
-                        'files', (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key) ORDER BY a.id)
+                        'files', (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key, 'size', a.size) ORDER BY a.id)
                                     FROM attachments a WHERE a.message_id = m.id))
                  FROM messages m JOIN t ON m.ticket_id = t.id LEFT JOIN users u ON u.id = m.author_user_id
                 WHERE m.id = $3::uuid AND m.visibility = 'public') AS message`,

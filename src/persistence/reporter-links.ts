@@ -57,6 +57,8 @@ export class ReporterLinks {
 
 /** Moves everything of reporter `from` to reporter `into` and removes `from`. */
 async function mergeReporter(sql: Sql, organizationId: string, from: string, into: string): Promise<void> {
+  // Locked first: an intake write that still names `from` waits, then fails on the missing row and is retried.
+  await sql.rows('SELECT id FROM reporters WHERE id IN ($1, $2) AND organization_id = $3 ORDER BY id FOR UPDATE', [from, into, organizationId]);
   const params = [from, into, organizationId];
   await sql.rows('UPDATE reporter_identities SET reporter_id = $2 WHERE reporter_id = $1 AND organization_id = $3', params);
   await sql.rows('UPDATE tickets SET reporter_id = $2 WHERE reporter_id = $1 AND organization_id = $3', params);

@@ -105,10 +105,10 @@ export class TelegramStore {
   }
 
   /** The ticket number a chat message belongs to (the bot's message a reporter replied to), or null. */
-  async ticketOfMessage(botRowId: string, chatId: number, telegramMessageId: number): Promise<number | null> {
+  async ticketOfMessage(organizationId: string, botRowId: string, chatId: number, telegramMessageId: number): Promise<number | null> {
     const row = await withSql(this.orm, (sql) => sql.one<{ number: number }>(
-      `SELECT t.number FROM telegram_messages m JOIN tickets t ON t.id = m.ticket_id
-        WHERE m.bot_id = $1 AND m.chat_id = $2 AND m.telegram_message_id = $3`, [botRowId, chatId, telegramMessageId]));
+      `SELECT t.number FROM telegram_messages m JOIN tickets t ON t.id = m.ticket_id AND t.organization_id = m.organization_id
+        WHERE m.organization_id = $4 AND m.bot_id = $1 AND m.chat_id = $2 AND m.telegram_message_id = $3`, [botRowId, chatId, telegramMessageId, organizationId]));
     return row?.number ?? null;
   }
 
@@ -125,11 +125,17 @@ export class TelegramStore {
   }
 
   /** Our message a reporter's chat message became (for edits), or null. */
-  async messageOf(botRowId: string, chatId: number, telegramMessageId: number): Promise<string | null> {
-    const row = await withSql(this.orm, (sql) => sql.one<{ message_id: string | null }>(
-      `SELECT message_id FROM telegram_messages WHERE bot_id = $1 AND chat_id = $2 AND telegram_message_id = $3 AND direction = 'in'`,
-      [botRowId, chatId, telegramMessageId]));
-    return row?.message_id ?? null;
+  /**
+   * Our message a reporter's chat message became (for edits), or null, also when several chat messages (an
+   * album) made it: one caption's edit must not replace the others.
+   */
+  async messageOf(organizationId: string, botRowId: string, chatId: number, telegramMessageId: number): Promise<string | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ message_id: string | null; parts: string }>(
+      `SELECT m.message_id, (SELECT count(*) FROM telegram_messages o WHERE o.message_id = m.message_id) AS parts
+         FROM telegram_messages m
+        WHERE m.organization_id = $4 AND m.bot_id = $1 AND m.chat_id = $2 AND m.telegram_message_id = $3 AND m.direction = 'in'`,
+      [botRowId, chatId, telegramMessageId, organizationId]));
+    return row && Number(row.parts) === 1 ? row.message_id : null;
   }
 
   /** The reporter's tickets (any status), newest first, with their last public message. */

@@ -423,3 +423,36 @@ describe('administration', () => {
     }
   }, 60_000);
 });
+
+describe('after review', () => {
+  it('a 429 in the middle of an answer sends only the rest after the wait', async () => {
+    const pia = person(9016, 'Pia');
+    const u = textUpdate(pia, 'Send me the form');
+    tg.pushUpdate(token, u);
+    const t = await ticketOf(pia.id, u.message.message_id);
+    await tg.waitForCall((c) => sentTo(pia.id)(c) && String(c.params.text).includes(`#${t.number}`));
+    tg.failNext('sendDocument', { error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } }, 1, pia.id);
+    const fd = new FormData();
+    fd.append('body', 'Here is the form.');
+    fd.append('file', new Blob([new TextEncoder().encode('form')], { type: 'text/plain' }), 'form.txt');
+    await apiClient(app.baseUrl, seed.agent.key).raw('POST', `/tickets/${t.number}/comments`, { body: fd });
+    await until(async () => tg.calls.filter(sentTo(pia.id, 'sendDocument')).length >= 2, 'the second document try');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(tg.calls.filter((c) => sentTo(pia.id)(c) && String(c.params.text).includes('Here is the form.'))).toHaveLength(1);
+  });
+
+  it('ignores group chats, and files an album part that comes late onto the album\'s ticket', async () => {
+    const quinn = person(9017, 'Quinn');
+    const group = textUpdate(quinn, '/my');
+    (group.message as { chat: { id: number; type: string } }).chat = { id: -100123, type: 'supergroup' };
+    tg.pushUpdate(token, group);
+    const a = photoUpdate(quinn, tg.addFile(PNG, 'photos/q1.png'), { media_group_id: 'album-q' });
+    tg.pushUpdate(token, a);
+    const t = await ticketOf(quinn.id, a.message.message_id);
+    const late = photoUpdate(quinn, tg.addFile(PNG, 'photos/q2.png'), { media_group_id: 'album-q' });
+    tg.pushUpdate(token, late);
+    expect((await ticketOf(quinn.id, late.message.message_id)).number).toBe(t.number);
+    expect((await sql(`SELECT count(*)::int AS n FROM attachments WHERE ticket_id = $1`, [t.id]))[0]!.n).toBe(2);
+    expect(tg.calls.some((c) => Number(c.params.chat_id) === -100123)).toBe(false);
+  });
+});

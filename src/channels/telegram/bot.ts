@@ -37,30 +37,22 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     can_join_groups: false, can_read_all_group_messages: false, supports_inline_queries: false,
     can_connect_to_business: false, has_main_web_app: false,
   } as never;
-  const key = (what: string, chatId: number, extra = '') => `${deps.queuePrefix}:tg:${what}:${config.botId}:${chatId}${extra ? `:${extra}` : ''}`;
+  const key = (what: string, chatId: number, extra = '') => chatKey(deps, config, what, chatId, extra);
+  // Only private chats: in a group, /my would show a reporter's tickets to everyone, and a kick from a group
+  // is not the person blocking the bot.
+  bot.use(async (ctx, next) => {
+    if (ctx.chat && ctx.chat.type !== 'private') return;
+    await next();
+  });
 
-  /** Where a message goes: a reply names its ticket; otherwise the newest or only open ticket, or a new one. */
-  const destination = async (m: ChatMessage, allowAsk: boolean): Promise<Destination | 'ask'> => {
-    if (m.reply_to_message) {
-      const n = await deps.store.ticketOfMessage(config.id, m.chat.id, m.reply_to_message.message_id);
-      if (n !== null) return { ticketNumber: n, rule: 'reply' };
-    }
-    const objectId = await deps.redis.getdel(key('object', m.chat.id));
-    if (objectId) return { rule: 'object', objectId };
-    if (await deps.redis.del(key('new', m.chat.id))) return { rule: 'new' };
-    const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
-    if (open.length === 0) return { rule: 'new' };
-    if (Date.now() - open[0]!.createdAt.getTime() <= deps.joinWindowMs) return { ticketNumber: open[0]!.number, rule: 'recent-ticket' };
-    if (open.length === 1) return { ticketNumber: open[0]!.number, rule: 'only-open-ticket' };
-    return allowAsk ? 'ask' : { rule: 'new' };
-  };
+  const destination = (m: ChatMessage, allowAsk: boolean) => destinationOf(deps, config, m, allowAsk);
 
   const take = async (ctx: Context, m: ChatMessage) => {
     const dest = await destination(m, true);
     if (dest === 'ask') {
       const locale = botLocale(m.from?.language_code);
       const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
-      const buttons = open.slice(0, 8).map((t) => [Markup.button.callback(`#${t.number} ${t.subject}`.slice(0, 60), `pick:${t.number}`)]);
+      const buttons = open.slice(0, 8).map((t) => [Markup.button.callback(cut(`#${t.number} ${t.subject}`, 60), `pick:${t.number}`)]);
       buttons.push([Markup.button.callback(locale === 'ru' ? 'Новое обращение' : locale === 'de' ? 'Neue Anfrage' : 'New request', 'pick:new')]);
       await ctx.telegram.sendMessage(m.chat.id, locale === 'ru' ? 'К какому обращению это относится?' : locale === 'de' ? 'Zu welcher Anfrage gehört das?' : 'Which request is this about?', {
         reply_parameters: { message_id: m.message_id, allow_sending_without_reply: true },
@@ -116,7 +108,7 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     }
     const lines = tickets.map((t) => `#${t.number} · ${statusText(t.status, locale)} · ${t.subject}`);
     await ctx.reply(`${botText('mine', locale)}\n${lines.join('\n')}`,
-      Markup.inlineKeyboard(tickets.map((t) => [Markup.button.callback(`#${t.number} ${t.subject}`.slice(0, 60), `show:${t.number}`)])));
+      Markup.inlineKeyboard(tickets.map((t) => [Markup.button.callback(cut(`#${t.number} ${t.subject}`, 60), `show:${t.number}`)])));
   });
   bot.command('close', async (ctx) => {
     const locale = botLocale(ctx.from?.language_code);
@@ -139,7 +131,7 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     const number = Number((ctx.match as RegExpExecArray)[1]);
     const t = (await deps.store.ticketsOf(config.organizationId, String(ctx.from!.id), 50)).find((x) => x.number === number);
     if (!t) return;
-    const sent = await ctx.reply(`#${t.number} · ${statusText(t.status, locale)}\n${t.subject}${t.last ? `\n\n${t.last.slice(0, 3000)}` : ''}`);
+    const sent = await ctx.reply(`#${t.number} · ${statusText(t.status, locale)}\n${t.subject}${t.last ? `\n\n${cut(t.last, 3000)}` : ''}`);
     const ticket = await deps.store.ticketIdOf(config.organizationId, number);
     if (ticket) await deps.store.rememberMessage({ organizationId: config.organizationId, botRowId: config.id, chatId: sent.chat.id, telegramMessageId: sent.message_id, ticketId: ticket, direction: 'out' });
   });
@@ -158,7 +150,7 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
   bot.on('edited_message', async (ctx) => {
     const m = ctx.editedMessage as unknown as ChatMessage;
     if (!m.from || m.from.is_bot) return;
-    const ours = await deps.store.messageOf(config.id, m.chat.id, m.message_id);
+    const ours = await deps.store.messageOf(config.organizationId, config.id, m.chat.id, m.message_id);
     // An edit never opens a ticket: a message we never took stays untaken.
     if (!ours) return;
     await deps.actions.editMessage(config.organizationId, ours, m.text ?? m.caption ?? '', 'telegram');
@@ -173,6 +165,12 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     const m = ctx.message as unknown as ChatMessage;
     if (!isReporterMessage(m)) return;
     if (m.media_group_id) {
+      // A part that comes after its album was filed joins the same ticket.
+      const filed = await deps.redis.get(key('album-filed', m.chat.id, m.media_group_id));
+      if (filed) {
+        await submitMessage(deps, config, ctx.telegram, [{ ...m, media_group_id: undefined }], { ticketNumber: Number(filed), rule: 'reply' });
+        return;
+      }
       // Album parts arrive as separate updates: gather them, and turn them into one message a moment later.
       const parts = key('album', m.chat.id, m.media_group_id);
       await deps.redis.multi().rpush(parts, JSON.stringify(m)).pexpire(parts, 10 * 60_000).exec();
@@ -202,26 +200,48 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
 
 /** Turns the gathered parts of an album into one message. */
 export async function flushAlbum(deps: BotDeps, bot: Telegraf, config: BotConfig, album: { chatId: number; groupId: string }): Promise<void> {
-  const key = `${deps.queuePrefix}:tg:album:${config.botId}:${album.chatId}:${album.groupId}`;
+  const key = chatKey(deps, config, 'album', album.chatId, album.groupId);
   const parts = (await deps.redis.lrange(key, 0, -1)).map((p) => JSON.parse(p) as ChatMessage);
   if (parts.length === 0) return;
   const unique = [...new Map(parts.map((p) => [p.message_id, p])).values()].sort((a, b) => a.message_id - b.message_id);
   const first = unique[0]!;
   const probe = { ...first, reply_to_message: unique.find((p) => p.reply_to_message)?.reply_to_message };
-  const dest = await destinationForAlbum(deps, config, probe);
-  await submitMessage(deps, config, bot.telegram, unique, dest);
-  await deps.redis.del(key);
+  const dest = await destinationOf(deps, config, probe, false);
+  const filed = await submitMessage(deps, config, bot.telegram, unique, dest as Destination);
+  if (filed) {
+    await deps.redis.multi()
+      .set(chatKey(deps, config, 'album-filed', album.chatId, album.groupId), String(filed.ticketNumber), 'PX', 10 * 60_000)
+      .del(key)
+      .exec();
+  }
 }
 
-async function destinationForAlbum(deps: BotDeps, config: BotConfig, m: ChatMessage): Promise<Destination> {
+function chatKey(deps: { queuePrefix: string }, config: BotConfig, what: string, chatId: number, extra = ''): string {
+  return `${deps.queuePrefix}:tg:${what}:${config.botId}:${chatId}${extra ? `:${extra}` : ''}`;
+}
+
+/**
+ * Where a message goes: a reply names its ticket; a QR passport or /new just before, a new one; otherwise the
+ * ticket opened moments ago, the only open one, a question (several open), or a new one.
+ */
+async function destinationOf(deps: BotDeps, config: BotConfig, m: ChatMessage, allowAsk: boolean): Promise<Destination | 'ask'> {
   if (m.reply_to_message) {
-    const n = await deps.store.ticketOfMessage(config.id, m.chat.id, m.reply_to_message.message_id);
+    const n = await deps.store.ticketOfMessage(config.organizationId, config.id, m.chat.id, m.reply_to_message.message_id);
     if (n !== null) return { ticketNumber: n, rule: 'reply' };
   }
+  const objectId = await deps.redis.getdel(chatKey(deps, config, 'object', m.chat.id));
+  if (objectId) return { rule: 'object', objectId };
+  if (await deps.redis.del(chatKey(deps, config, 'new', m.chat.id))) return { rule: 'new' };
   const open = await deps.store.openTickets(config.organizationId, String(m.from!.id));
-  if (open.length > 0 && Date.now() - open[0]!.createdAt.getTime() <= deps.joinWindowMs) return { ticketNumber: open[0]!.number, rule: 'recent-ticket' };
+  if (open.length === 0) return { rule: 'new' };
+  if (Date.now() - open[0]!.createdAt.getTime() <= deps.joinWindowMs) return { ticketNumber: open[0]!.number, rule: 'recent-ticket' };
   if (open.length === 1) return { ticketNumber: open[0]!.number, rule: 'only-open-ticket' };
-  return { rule: 'new' };
+  return allowAsk ? 'ask' : { rule: 'new' };
+}
+
+/** At most `max` characters, never half an emoji. */
+function cut(text: string, max: number): string {
+  return Array.from(text).slice(0, max).join('');
 }
 
 export type { Update };

@@ -6,7 +6,7 @@ import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
 import type { AttachmentStorage } from '../../core/ports.ts';
 import type { BotConfig, TelegramStore } from '../../persistence/telegram-store.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
-import { botLocale } from './texts.ts';
+import { botLocale, botText } from './texts.ts';
 
 /** A chat message as the intake needs it; several (an album) may make one. */
 export interface ChatMessage {
@@ -81,6 +81,10 @@ export async function submitMessage(deps: InboundDeps, bot: BotConfig, telegram:
   if (result.state === 'pending') throw new Error(`message ${event.externalId} is queued but not committed yet; trying again`);
   if (result.state === 'failed') {
     deps.logger.warn({ bot: bot.username, externalId: event.externalId, reason: result.reason }, 'intake refused a Telegram message');
+    // The person should know their message went nowhere, rather than wait for an answer.
+    await telegram.sendMessage(first.chat.id, botText('refused', botLocale(from.language_code)), {
+      reply_parameters: { message_id: first.message_id, allow_sending_without_reply: true },
+    }).catch(() => undefined);
     return null;
   }
   const { outcome } = result;

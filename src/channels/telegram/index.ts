@@ -56,7 +56,7 @@ export async function startTelegramChannel(deps: TelegramChannelDeps): Promise<T
   const log = deps.logger.child({ channel: 'telegram' });
   const store = new TelegramStore(deps.orm, new SecretBox(deps.secret));
   await defineEnvironmentBot(deps, store, log);
-  deps.senders.register(new TelegramSender({ store, messages: new MailStore(deps.orm), storage: deps.storage, apiRoot: deps.config.telegram.apiRoot, logger: log }));
+  deps.senders.register(new TelegramSender({ store, redis: deps.redis, queuePrefix: deps.config.queuePrefix, messages: new MailStore(deps.orm), storage: deps.storage, apiRoot: deps.config.telegram.apiRoot, logger: log }));
   const worker: Worker<TelegramJobData> = startUpdateWorker({
     config: deps.config, store, storage: deps.storage, logger: log, submit: deps.submit, apiRoot: deps.config.telegram.apiRoot,
     redis: deps.redis, queue: deps.queue, queuePrefix: deps.config.queuePrefix, joinWindowMs: deps.config.telegram.joinWindowMs,
@@ -76,9 +76,10 @@ export async function startTelegramChannel(deps: TelegramChannelDeps): Promise<T
   };
   const refresh = async () => {
     const bots = await store.enabled();
-    for (const id of [...pollers.keys()]) {
+    for (const [id, p] of [...pollers]) {
       const bot = bots.find((b) => b.id === id);
-      if (!bot || bot.mode !== 'polling') await stopPoller(id);
+      // Removed, switched to webhook, or given a new token: this poller must not go on with the old one.
+      if (!bot || bot.mode !== 'polling' || bot.token !== p.poller.token) await stopPoller(id);
     }
     for (const bot of bots) {
       if (stopped) return;

@@ -18,6 +18,10 @@ export class BotPoller {
   private abort = new AbortController();
   private running: Promise<void> | null = null;
 
+  get token(): string {
+    return this.o.bot.token;
+  }
+
   constructor(private readonly o: { bot: BotConfig; store: TelegramStore; queue: Queue<TelegramJobData>; config: Config; logger: Logger; timeoutSeconds?: number }) {}
 
   start(): void {
@@ -49,7 +53,7 @@ export class BotPoller {
         failures = 0;
       } catch (err) {
         if (this.stopped) break;
-        if (err instanceof TelegramError && err.code === 409) {
+        if (err instanceof TelegramError && err.code === 409 && /webhook/i.test(err.description)) {
           // A webhook is set: polling and webhooks exclude each other, and this bot is configured to poll.
           log.warn('a webhook was set for a bot configured for polling; removing it');
           await telegram.deleteWebhook().catch(() => undefined);
@@ -62,8 +66,9 @@ export class BotPoller {
         log.warn({ err: String((err as Error).message ?? err), retryInMs: delay }, 'getUpdates failed');
         await store.noteError(bot.id, String((err as Error).message ?? err)).catch(() => undefined);
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay);
-          this.abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+          const onAbort = () => { clearTimeout(timer); resolve(); };
+          const timer = setTimeout(() => { this.abort.signal.removeEventListener('abort', onAbort); resolve(); }, delay);
+          this.abort.signal.addEventListener('abort', onAbort, { once: true });
         });
       }
     }

@@ -9,6 +9,7 @@ import { TELEGRAM_QUEUE, type TelegramJobData } from './updates-queue.ts';
 
 const CACHE_MS = 10_000;
 const CHAT_LOCK_MS = 60_000;
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /**
@@ -22,7 +23,9 @@ export function startUpdateWorker(deps: BotDeps & { connection: Redis; concurren
     if (hit && Date.now() - hit.at < CACHE_MS) return hit;
     const config = await deps.store.byBotId(botId);
     if (!config) return null;
-    const entry = { at: Date.now(), config, bot: hit && hit.config.token === config.token ? hit.bot : createBot(deps, config) };
+    // A bot moved to another organization (or re-added) must not keep the old one's handlers.
+    const same = hit && hit.config.token === config.token && hit.config.id === config.id && hit.config.organizationId === config.organizationId;
+    const entry = { at: Date.now(), config, bot: same ? hit.bot : createBot(deps, config) };
     bots.set(botId, entry);
     return entry;
   };
@@ -42,11 +45,16 @@ export function startUpdateWorker(deps: BotDeps & { connection: Redis; concurren
       await job.moveToDelayed(Date.now() + 250, token);
       throw new DelayedError();
     }
+    // Held for as long as the update takes (a slow intake, a large download): renewed while it runs.
+    const heartbeat = chatId === null ? null : setInterval(() => {
+      void deps.redis.eval(RENEW, 1, lockKey, owner, String(CHAT_LOCK_MS)).catch(() => undefined);
+    }, CHAT_LOCK_MS / 3);
     try {
       if ('album' in job.data) await flushAlbum(deps, entry.bot, entry.config, job.data.album);
       else await entry.bot.handleUpdate(job.data.update as unknown as Update);
       return 'handled';
     } finally {
+      if (heartbeat) clearInterval(heartbeat);
       if (chatId !== null) await deps.redis.eval(RELEASE, 1, lockKey, owner).catch(() => undefined);
     }
   };

@@ -1,4 +1,6 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DomainError } from '../../core/errors.ts';
 import { Telegram, TelegramError } from 'telegraf';
 import type { AttachmentStorage, NotificationSender, OutgoingNotification } from '../../core/ports.ts';
 import { DeliveryError } from '../../core/ports.ts';
@@ -8,6 +10,9 @@ import { botLocale, botText, escapeHtml, splitMessage, statusText, MAX_MESSAGE }
 
 export interface TelegramSenderDeps {
   store: TelegramStore;
+  /** Which parts of a notification went out already, so that a retry sends only the rest. */
+  redis: Redis;
+  queuePrefix: string;
   /** For the full text, author and files of the message a notification reports. */
   messages: MailStore;
   storage: AttachmentStorage;
@@ -49,32 +54,40 @@ export class TelegramSender implements NotificationSender {
     const chatId = Number(address);
     let replyTo = route.replyTo;
     let firstId: number | undefined;
-    try {
-      // A resolved ticket asks for a rating, 1 to 5, with buttons under the message.
-      const rating = n.kind === 'status_changed' && n.payload.to === 'resolved'
-        ? { reply_markup: { inline_keyboard: [[1, 2, 3, 4, 5].map((k) => ({ text: '★'.repeat(k), callback_data: `rate:${number}:${k}` }))] } }
-        : {};
-      if (rating.reply_markup) parts = [`${parts[0]}\n${escapeHtml(botText('rate', locale))}`];
-      for (const [i, part] of parts.entries()) {
-        const sent = await telegram.sendMessage(chatId, part, {
-          parse_mode: 'HTML',
-          ...(replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
-          ...(i === parts.length - 1 ? rating : {}),
-        });
-        firstId ??= sent.message_id;
-        await this.remember(route.bot, chatId, sent.message_id, route.ticketId);
-        replyTo = sent.message_id;
-      }
-      for (const f of ctx?.files ?? []) {
+    // A resolved ticket asks for a rating, 1 to 5, with buttons under the message.
+    const rating = n.kind === 'status_changed' && n.payload.to === 'resolved'
+      ? { reply_markup: { inline_keyboard: [[1, 2, 3, 4, 5].map((k) => ({ text: '★'.repeat(k), callback_data: `rate:${number}:${k}` }))] } }
+      : {};
+    if (rating.reply_markup) parts = [`${parts[0]}\n${escapeHtml(botText('rate', locale))}`];
+    const reply = () => (replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
+    const steps: Array<() => Promise<{ message_id: number }>> = [
+      ...parts.map((part, i) => () => telegram.sendMessage(chatId, part, { parse_mode: 'HTML', ...reply(), ...(i === parts.length - 1 ? rating : {}) })),
+      ...(ctx?.files ?? []).map((f) => async () => {
         const source = await this.deps.storage.open(f.storageKey);
-        const sent = f.contentType.startsWith('image/') && !f.contentType.includes('svg')
-          ? await telegram.sendPhoto(chatId, { source, filename: f.filename }, replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {})
-          : await telegram.sendDocument(chatId, { source, filename: f.filename }, replyTo ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {});
-        await this.remember(route.bot, chatId, sent.message_id, route.ticketId);
+        // Telegram takes photos up to 10 MB (and not every image type); anything else goes as a document.
+        return /^image\/(jpeg|png|webp)$/.test(f.contentType) && f.size <= 5 * 1024 * 1024
+          ? telegram.sendPhoto(chatId, { source, filename: f.filename }, reply())
+          : telegram.sendDocument(chatId, { source, filename: f.filename }, reply());
+      }),
+    ];
+    // Parts already sent by an earlier try (before a 429 or a lost connection) are not sent again.
+    const progress = `${this.deps.queuePrefix}:tg:sent:${n.id}`;
+    const done = await this.deps.redis.hgetall(progress);
+    try {
+      for (const [i, step] of steps.entries()) {
+        let sentId = done[String(i)] ? Number(done[String(i)]) : undefined;
+        if (sentId === undefined) {
+          sentId = (await step()).message_id;
+          await this.deps.redis.multi().hset(progress, String(i), String(sentId)).pexpire(progress, 24 * 3600 * 1000).exec();
+          await this.remember(route.bot, chatId, sentId, route.ticketId);
+        }
+        firstId ??= sentId;
+        replyTo = sentId;
       }
     } catch (err) {
       throw classify(err);
     }
+    await this.deps.redis.del(progress);
     return { externalId: firstId !== undefined ? String(firstId) : undefined };
   }
 
@@ -100,6 +113,8 @@ function classify(err: unknown): Error {
     if (err.code === 403 || (err.code === 400 && /chat not found|user is deactivated|PEER_ID_INVALID/i.test(err.description))) {
       return new DeliveryError(`Telegram: ${err.description}`, 'undeliverable');
     }
+    // Any other 400 is Telegram refusing this message as it is: trying again would be refused again.
+    if (err.code === 400) return new DomainError('invalid', `Telegram refused the message: ${err.description}`);
     return new DeliveryError(`Telegram: ${err.code} ${err.description}`, 'transient');
   }
   return err as Error;

@@ -37,6 +37,11 @@ const TEXTS = {
   },
   linked: { en: 'Done: your requests and answers come here now.', ru: 'Готово: ваши обращения и ответы теперь приходят сюда.', de: 'Erledigt: Ihre Anfragen und Antworten kommen jetzt hierher.' },
   linkFailed: { en: 'This link is not valid any more. Ask for a new one, or just write here.', ru: 'Эта ссылка больше не действует. Запросите новую или просто напишите сюда.', de: 'Dieser Link gilt nicht mehr. Fordern Sie einen neuen an oder schreiben Sie einfach hier.' },
+  refused: {
+    en: 'This message could not be added to a request. Please write it again, or use /new for a new request.',
+    ru: 'Не удалось добавить это сообщение к обращению. Напишите его ещё раз или используйте /new для нового обращения.',
+    de: 'Diese Nachricht konnte keiner Anfrage zugeordnet werden. Bitte schreiben Sie sie erneut oder nutzen Sie /new.',
+  },
   thanks: { en: 'Thank you for your rating!', ru: 'Спасибо за оценку!', de: 'Danke für Ihre Bewertung!' },
 } as const;
 

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
+import type { ParameterizedContext } from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { Queue } from 'bullmq';
 import type { Config } from '../../config/index.ts';
@@ -25,15 +26,19 @@ export function telegramWebhookRoutes(deps: { config: Config; store: TelegramSto
     secrets.set(botId, { at: Date.now(), secret });
     return secret;
   };
-  router.post('/telegram/:botId', bodyParser({ enableTypes: ['json'], jsonLimit: '2mb' }), async (ctx) => {
-    const botId = ctx.params.botId!;
-    const secret = await secretOf(botId);
+  // The secret is checked before the body is read: a caller without it costs no parsing.
+  const verify = async (ctx: ParameterizedContext & { params: Record<string, string> }, next: () => Promise<unknown>) => {
+    const secret = await secretOf(ctx.params.botId!);
     if (!secret) throw new HttpError(404, 'not_found', 'No bot with this id receives updates by webhook here.');
     const given = Buffer.from(ctx.get('x-telegram-bot-api-secret-token'));
     const expected = Buffer.from(secret);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new HttpError(403, 'forbidden', 'The X-Telegram-Bot-Api-Secret-Token header is missing or wrong.');
     }
+    await next();
+  };
+  router.post('/telegram/:botId', verify, bodyParser({ enableTypes: ['json'], jsonLimit: '2mb' }), async (ctx) => {
+    const botId = ctx.params.botId!;
     const update = ctx.request.body as TelegramUpdate | undefined;
     if (!update || typeof update !== 'object' || !Number.isSafeInteger(update.update_id)) {
       throw new HttpError(400, 'invalid_update', 'The body is not a Telegram update (no update_id).');
