@@ -80,6 +80,8 @@ const envSchema = z.object({
   TELEGRAM_ORGANIZATION: z.string().min(1).optional(),
   /** How that bot receives updates: webhook (needs PUBLIC_URL reachable over HTTPS by Telegram) or polling. */
   TELEGRAM_MODE: z.enum(['webhook', 'polling']).default('polling'),
+  /** Telegram updates one worker process handles at once (one chat's always one after another). */
+  TELEGRAM_CONCURRENCY: intFrom(1).default(32),
   /** Messages a reporter sends within this many ms of opening a ticket join it instead of asking. */
   TELEGRAM_JOIN_WINDOW_MS: intFrom(0).default(120_000),
   /** Mails one mailbox reader takes at once (mails of one sender always in order). */
@@ -119,6 +121,7 @@ export interface Config {
     readonly organization: string | undefined;
     readonly mode: 'webhook' | 'polling';
     readonly joinWindowMs: number;
+    readonly concurrency: number;
   };
   readonly mail: {
     readonly imapUrl: string | undefined;
@@ -181,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       organization: e.TELEGRAM_ORGANIZATION,
       mode: e.TELEGRAM_MODE,
       joinWindowMs: e.TELEGRAM_JOIN_WINDOW_MS,
+      concurrency: e.TELEGRAM_CONCURRENCY,
     }),
     mail: Object.freeze({
       imapUrl: e.MAIL_IMAP_URL,

@@ -60,7 +60,7 @@ export async function startTelegramChannel(deps: TelegramChannelDeps): Promise<T
   const worker: Worker<TelegramJobData> = startUpdateWorker({
     config: deps.config, store, storage: deps.storage, logger: log, submit: deps.submit, apiRoot: deps.config.telegram.apiRoot,
     redis: deps.redis, queue: deps.queue, queuePrefix: deps.config.queuePrefix, joinWindowMs: deps.config.telegram.joinWindowMs,
-    connection: deps.workerConnection, concurrency: 8, actions: new ReporterActions(deps.orm), links: new ReporterLinks(deps.orm),
+    connection: deps.workerConnection, concurrency: deps.config.telegram.concurrency, actions: new ReporterActions(deps.orm), links: new ReporterLinks(deps.orm),
   });
 
   const prepared = new Map<string, string>();
