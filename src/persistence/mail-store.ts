@@ -123,6 +123,21 @@ export class MailStore {
     return rows.map((r) => ({ ...r, created_at: iso(r.created_at) }));
   }
 
+  /**
+   * Takes a held mail out of the log, so that it can be taken again; returns where it came from and its
+   * source, or null when there is no such held mail in the organization.
+   */
+  async releaseHeld(organizationId: string, id: string): Promise<(InboundRecord & { rawStorageKey: string }) | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ mailbox_id: string | null; raw_storage_key: string | null; message_id_header: string; from_address: string; subject: string; reason: string | null }>(
+      `DELETE FROM inbound_mails WHERE organization_id = $1 AND id = $2 AND status = 'held' AND raw_storage_key IS NOT NULL
+       RETURNING mailbox_id, raw_storage_key, message_id_header, from_address, subject, reason`, [organizationId, id]));
+    if (!row || !row.raw_storage_key) return null;
+    return {
+      organizationId, mailboxId: row.mailbox_id, messageIdHeader: row.message_id_header, fromAddress: row.from_address,
+      subject: row.subject, status: 'held', reason: row.reason, rawStorageKey: row.raw_storage_key,
+    };
+  }
+
   /** Where the raw source of a kept mail (failed or held) is stored, within the organization. */
   async rawKey(organizationId: string, id: string): Promise<string | null> {
     const row = await withSql(this.orm, (sql) => sql.one<{ raw_storage_key: string | null }>(

@@ -153,6 +153,7 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     queries: new TicketQueries(rt.orm),
     updates: new TicketUpdateStore(rt.orm),
     intakeStore: new SqlIntakeStore(rt.orm),
+    secret: rt.secret,
     redis: rt.producerRedis,
     channelRoutes: [telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue })],
   });

@@ -332,6 +332,16 @@ describe('no loops', () => {
     expect((await foreign.get('/mail/inbound')).body.total).toBe(0);
     expect((await foreign.get(`/mail/inbound/${held.body.data[0].id}/raw`)).status).toBe(404);
     expect((await admin.get('/mail/inbound?status=lost')).status).toBe(422);
+
+    // An admin releases a held mail: it becomes a ticket after all, once.
+    expect((await apiClient(app.baseUrl, seed.agent.key).raw('POST', `/mail/inbound/${held.body.data[0].id}/release`)).status).toBe(403);
+    expect((await foreign.raw('POST', `/mail/inbound/${held.body.data[0].id}/release`)).status).toBe(404);
+    const released = await admin.raw('POST', `/mail/inbound/${held.body.data[0].id}/release`);
+    expect(released.status).toBe(200);
+    expect(released.body).toMatchObject({ status: 'ticket', message_id_header: held.body.data[0].message_id_header });
+    expect(released.body.ticket).toBeGreaterThan(0);
+    expect((await admin.raw('POST', `/mail/inbound/${held.body.data[0].id}/release`)).status).toBe(404);
+    expect((await settled(held.body.data[0].message_id_header)).status).toBe('ticket');
   });
 });
 

@@ -27,6 +27,11 @@ export interface InboundDeps {
   ownAddresses: () => Promise<ReadonlySet<string>>;
 }
 
+export interface TakeOptions {
+  /** An admin released this mail: the per-sender limit that held it does not apply again. */
+  ignoreSenderLimit?: boolean;
+}
+
 export interface TakeResult { status: InboundStatus; messageId: string; ticketNumber?: number; duplicate?: boolean }
 
 /** The intake job has not committed yet (queue or database slow or down): take the mail again later. */
@@ -40,7 +45,7 @@ const MAX_HTML = 2_000_000;
  * threads it to its ticket and hands it to intake, waiting for the commit. Returns once the mail is settled;
  * throws `MailNotTakenYet` (or a connection error) when it must be taken again.
  */
-export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer): Promise<TakeResult> {
+export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, opts: TakeOptions = {}): Promise<TakeResult> {
   const org = mailbox.organizationId;
   let mail: ReadMail;
   try {
@@ -55,7 +60,7 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
   }
   const base = { organizationId: org, mailboxId: mailbox.id, messageIdHeader: mail.messageId, fromAddress: mail.from.address, subject: mail.subject };
   try {
-    return await settle(deps, mailbox, raw, mail, base);
+    return await settle(deps, mailbox, raw, mail, base, opts);
   } catch (err) {
     // Data the database refuses would be refused on every try: keep the mail as failed instead of retrying forever.
     if (!isPermanentDatabaseError(err)) throw err;
@@ -66,7 +71,7 @@ export async function takeMail(deps: InboundDeps, mailbox: MailboxConfig, raw: B
 
 type LogBase = { organizationId: string; mailboxId: string; messageIdHeader: string; fromAddress: string; subject: string };
 
-async function settle(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, mail: ReadMail, base: LogBase): Promise<TakeResult> {
+async function settle(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, mail: ReadMail, base: LogBase, opts: TakeOptions): Promise<TakeResult> {
   const org = mailbox.organizationId;
   const facts = await deps.store.senderFacts(org, mail.messageId, mail.from.address);
   if (facts.taken) return { status: facts.taken, messageId: mail.messageId, duplicate: true };
@@ -93,7 +98,7 @@ async function settle(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, ma
     await deps.store.record({ ...base, status: 'automatic', reason: kind.reason });
     return { status: 'automatic', messageId: mail.messageId };
   }
-  if (facts.recent >= deps.config.mail.senderLimitPerMinute) {
+  if (!opts.ignoreSenderLimit && facts.recent >= deps.config.mail.senderLimitPerMinute) {
     await deps.store.record({
       ...base, status: 'held', rawStorageKey: await keepRaw(deps, raw),
       reason: `more than ${deps.config.mail.senderLimitPerMinute} mails a minute from this address`,

@@ -22,4 +22,6 @@ export interface ApiDeps {
   queries: TicketQueries;
   updates: TicketUpdateStore;
   intakeStore: SqlIntakeStore;
+  /** Key material for sealed secrets (mailbox passwords) and signatures. */
+  secret: string;
 }
