@@ -1,6 +1,7 @@
 import { Migration20261122153859_initial } from './Migration20261122153859_initial.ts';
 import { Migration20261122175527_email } from './Migration20261122175527_email.ts';
 import { Migration20261122183638_telegram } from './Migration20261122183638_telegram.ts';
+import { Migration20261122191312_objects } from './Migration20261122191312_objects.ts';
 
 /**
  * Every migration, in order. Listed rather than discovered from the folder so that the same code runs
@@ -12,4 +13,5 @@ export const migrationsList = [
   { name: 'Migration20261122153859_initial', class: Migration20261122153859_initial },
   { name: 'Migration20261122175527_email', class: Migration20261122175527_email },
   { name: 'Migration20261122183638_telegram', class: Migration20261122183638_telegram },
+  { name: 'Migration20261122191312_objects', class: Migration20261122191312_objects },
 ];

@@ -7,6 +7,7 @@ import { subjectFrom } from '../core/subject.ts';
 import { normalizeAddress, type Role } from '../core/vocabulary.ts';
 import { inTransaction, PG, pgCode, withSql, type Sql } from './sql.ts';
 import { OpenTicketBatcher, type OpenTicketRow } from './open-ticket-batch.ts';
+import { ObjectsStore } from './objects.ts';
 import { SenderCache, type ResolvedSender } from './sender-cache.ts';
 import { toView, type ViewRow } from './ticket-queries.ts';
 import { insertAttachments, insertEvent, insertNotifications, notificationRows, notificationsJson, withIds } from './ticket-writes.ts';
@@ -21,9 +22,11 @@ import { TICKET_STATE_COLUMNS, toTicketState, type TicketStateRow } from './tick
 export class SqlIntakeStore implements IntakeStore {
   private readonly senders = new SenderCache();
   private readonly batcher: OpenTicketBatcher;
+  private readonly objects: ObjectsStore;
 
   constructor(private readonly orm: MikroORM) {
     this.batcher = new OpenTicketBatcher(orm);
+    this.objects = new ObjectsStore(orm);
   }
 
   /**
@@ -53,19 +56,22 @@ export class SqlIntakeStore implements IntakeStore {
     const cached = this.senders.get(cacheKey);
     const { reporterId, author } = cached ?? (await withSql(this.orm, (sql) => this.sender(sql, event)));
     const decision = decide({ reporterId, ticket: null, author });
+    // A ticket about an object gets the object's request template where it says nothing itself.
+    const fields = await this.withObjectTemplate(event);
     const messageId = uuidv7();
     const notifications = withIds(aboutMessage(decision.notifications, messageId));
     const row: OpenTicketRow = {
       receipt_id: uuidv7(), organization_id: event.organizationId, channel: event.channel, external_id: event.externalId,
       request_hash: event.requestHash ?? null, ticket_id: uuidv7(), message_id: messageId,
       seq: ticketNumberSequence(event.organizationId), subject: subjectFrom(event.subject, event.text), body: event.text,
-      status: decision.status, priority: event.fields.priority ?? 'normal', deadline: event.fields.deadline ?? null,
-      category_id: event.fields.categoryId ?? null, service_id: event.fields.serviceId ?? null, object_id: event.fields.objectId ?? null,
+      status: decision.status, priority: fields.priority ?? 'normal', deadline: fields.deadline ?? null,
+      category_id: fields.categoryId ?? null, service_id: fields.serviceId ?? null, object_id: fields.objectId ?? null,
+      assignee_id: fields.assigneeId ?? null,
       reporter_id: reporterId, author_user_id: author?.userId ?? null, author_reporter_id: author ? null : reporterId,
       visibility: event.visibility, body_html: event.html ?? null, metadata: event.metadata,
       follow_up_of: event.fields.followUpOf ?? null,
       attachments: event.attachments.map((a) => ({ id: uuidv7(), ...a })),
-      changes: creationChanges(event, decision),
+      changes: creationChanges(fields, decision),
       notifications: notificationRows(notifications),
     };
     let inserted: ViewRow | null;
@@ -86,6 +92,20 @@ export class SqlIntakeStore implements IntakeStore {
       notificationIds: notifications.map((n) => n.id),
       // The ticket as the API shows it, so that the request waiting for this commit needs no query.
       view: toView(inserted),
+    };
+  }
+
+  private async withObjectTemplate(event: IntakeEvent): Promise<IntakeEvent['fields'] & { assigneeId?: string }> {
+    const f = event.fields;
+    if (!f.objectId) return f;
+    const t = await this.objects.template(event.organizationId, f.objectId);
+    if (!t) return f;
+    return {
+      ...f,
+      categoryId: f.categoryId ?? t.categoryId ?? undefined,
+      serviceId: f.serviceId ?? t.serviceId ?? undefined,
+      priority: f.priority ?? t.priority ?? undefined,
+      ...(t.assigneeId ? { assigneeId: t.assigneeId } : {}),
     };
   }
 
@@ -259,12 +279,12 @@ function attachmentsJson(event: IntakeEvent): string {
   return JSON.stringify(event.attachments.map((a) => ({ id: uuidv7(), ...a })));
 }
 
-function creationChanges(event: IntakeEvent, decision: IntakeDecision): Record<string, { from: null; to: unknown }> {
+function creationChanges(fields: IntakeEvent['fields'] & { assigneeId?: string }, decision: IntakeDecision): Record<string, { from: null; to: unknown }> {
   const changes: Record<string, { from: null; to: unknown }> = {
     status: { from: null, to: decision.status },
-    priority: { from: null, to: event.fields.priority ?? 'normal' },
+    priority: { from: null, to: fields.priority ?? 'normal' },
   };
-  for (const [key, value] of Object.entries(event.fields)) {
+  for (const [key, value] of Object.entries(fields)) {
     if (value !== undefined && key !== 'priority') changes[key] = { from: null, to: value };
   }
   return changes;

@@ -8,7 +8,7 @@ export interface OpenTicketRow {
   receipt_id: string; organization_id: string; channel: string; external_id: string; request_hash: string | null;
   ticket_id: string; message_id: string; seq: string; subject: string; body: string; status: string;
   priority: string; deadline: string | null; category_id: string | null; service_id: string | null;
-  object_id: string | null; reporter_id: string; author_user_id: string | null; author_reporter_id: string | null;
+  object_id: string | null; assignee_id: string | null; reporter_id: string; author_user_id: string | null; author_reporter_id: string | null;
   visibility: string; body_html: string | null; metadata: Record<string, unknown>; follow_up_of: number | null;
   attachments: Array<{ id: string; filename: string; contentType: string; size: number; sha256: string; storageKey: string }>;
   changes: Record<string, unknown>;
@@ -24,7 +24,7 @@ const OPEN_TICKETS_SQL = `WITH input AS (
    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
      idx int, receipt_id uuid, organization_id uuid, channel text, external_id text, request_hash text, ticket_id uuid,
      message_id uuid, seq text, subject text, body text, status text, priority text, deadline timestamptz,
-     category_id uuid, service_id uuid, object_id uuid, reporter_id uuid, author_user_id uuid, author_reporter_id uuid,
+     category_id uuid, service_id uuid, object_id uuid, assignee_id uuid, reporter_id uuid, author_user_id uuid, author_reporter_id uuid,
      visibility text, body_html text, metadata jsonb, follow_up_of int, attachments jsonb, changes jsonb, notifications jsonb)),
  receipt AS (
    INSERT INTO intake_receipts (id, organization_id, channel, external_id, request_hash, ticket_id, message_id, opened_ticket)
@@ -34,11 +34,12 @@ const OPEN_TICKETS_SQL = `WITH input AS (
    RETURNING ticket_id),
  ticket AS (
    INSERT INTO tickets (id, organization_id, number, subject, description, status, priority, deadline,
-                        category_id, service_id, object_id, reporter_id, channel, follow_up_of_id)
+                        category_id, service_id, object_id, assignee_id, reporter_id, channel, follow_up_of_id)
    SELECT i.ticket_id, i.organization_id, nextval(i.seq::regclass), i.subject, i.body, i.status, i.priority, i.deadline,
           (SELECT c.id FROM categories c WHERE c.id = i.category_id AND c.organization_id = i.organization_id),
           (SELECT s.id FROM services s WHERE s.id = i.service_id AND s.organization_id = i.organization_id),
           (SELECT o.id FROM objects o WHERE o.id = i.object_id AND o.organization_id = i.organization_id),
+          (SELECT u.id FROM users u WHERE u.id = i.assignee_id AND u.organization_id = i.organization_id AND u.role IN ('agent', 'admin')),
           i.reporter_id, i.channel,
           (SELECT f.id FROM tickets f WHERE f.organization_id = i.organization_id AND f.number = i.follow_up_of)
      FROM input i JOIN receipt r ON r.ticket_id = i.ticket_id

@@ -117,7 +117,7 @@ describe('new tickets written together', () => {
     const row = (subject: string, reporterId: string): OpenTicketRow => ({
       receipt_id: uuidv7(), organization_id: seed.org.id, channel: 'web', external_id: `batch-${subject}`, request_hash: null,
       ticket_id: uuidv7(), message_id: uuidv7(), seq: ticketNumberSequence(seed.org.id), subject, body: 'x', status: 'new',
-      priority: 'normal', deadline: null, category_id: null, service_id: null, object_id: null, reporter_id: reporterId,
+      priority: 'normal', deadline: null, category_id: null, service_id: null, object_id: null, assignee_id: null, reporter_id: reporterId,
       author_user_id: null, author_reporter_id: reporterId, visibility: 'public', body_html: null, metadata: {}, follow_up_of: null,
       attachments: [], changes: {}, notifications: [],
     });
