@@ -137,7 +137,8 @@ export async function listDirectory(orm: MikroORM, list: DirectoryList, organiza
 export async function referencedStorageKeys(orm: MikroORM, keys: string[]): Promise<Set<string>> {
   const rows = await withSql(orm, (sql) => sql.rows<{ storage_key: string }>(
     `SELECT DISTINCT storage_key FROM attachments WHERE storage_key = ANY($1::text[])
-     UNION SELECT raw_storage_key FROM inbound_mails WHERE raw_storage_key = ANY($1::text[])`, [keys]));
+     UNION SELECT raw_storage_key FROM inbound_mails WHERE raw_storage_key = ANY($1::text[])
+     UNION SELECT photo_storage_key FROM objects WHERE photo_storage_key = ANY($1::text[])`, [keys]));
   return new Set(rows.map((r) => r.storage_key));
 }
 

@@ -97,7 +97,7 @@ export const ServiceSchema = new EntitySchema<Service>({
 /** A physical thing (a lift, a printer, a room) that tickets can be about. */
 export interface PhysicalObject {
   id: string; organization: string; name: string; kind: string; address: string; description: string;
-  passportToken: string; photoStorageKey: string | null; defaultCategory: string | null; defaultService: string | null;
+  passportToken: string; photoStorageKey: string | null; photoContentType: string | null; defaultCategory: string | null; defaultService: string | null;
   defaultPriority: string | null; defaultAssignee: string | null; createdAt: Date;
 }
 export const PhysicalObjectSchema = new EntitySchema<PhysicalObject>({
@@ -113,6 +113,7 @@ export const PhysicalObjectSchema = new EntitySchema<PhysicalObject>({
     // Unguessable: it is printed in the object's QR code and Telegram deep link, and names the object there.
     passportToken: { type: 'string', length: 64, unique: true, defaultRaw: "replace((gen_random_uuid())::text, '-'::text, ''::text)" },
     photoStorageKey: { type: 'string', length: 200, nullable: true },
+    photoContentType: { type: 'string', length: 100, nullable: true },
     // The request template: what tickets about this object get unless they say otherwise.
     defaultCategory: { kind: 'm:1', entity: 'Category', mapToPk: true, nullable: true, deleteRule: 'set null' },
     defaultService: { kind: 'm:1', entity: 'Service', mapToPk: true, nullable: true, deleteRule: 'set null' },

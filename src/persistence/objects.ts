@@ -59,8 +59,9 @@ export class ObjectsStore {
     return this.get(organizationId, id);
   }
 
-  async setPhoto(organizationId: string, id: string, storageKey: string): Promise<boolean> {
-    const rows = await withSql(this.orm, (sql) => sql.rows('UPDATE objects SET photo_storage_key = $3 WHERE organization_id = $1 AND id = $2 RETURNING id', [organizationId, id, storageKey]));
+  async setPhoto(organizationId: string, id: string, storageKey: string, contentType: string): Promise<boolean> {
+    const rows = await withSql(this.orm, (sql) => sql.rows(
+      'UPDATE objects SET photo_storage_key = $3, photo_content_type = $4 WHERE organization_id = $1 AND id = $2 RETURNING id', [organizationId, id, storageKey, contentType]));
     return rows.length > 0;
   }
 
@@ -96,4 +97,32 @@ function toView(r: Record<string, unknown>): ObjectView {
     },
     created_at: iso(r.created_at),
   };
+}
+
+/** What an object's public passport page shows: no names, no contact data. */
+export interface Passport {
+  id: string; organizationId: string; organizationName: string; name: string; kind: string; address: string; description: string;
+  photoStorageKey: string | null; photoContentType: string | null; telegramBot: string | null;
+  open: Array<{ number: number; subject: string; status: string; createdAt: string }>;
+}
+
+export async function passportByToken(orm: MikroORM, token: string): Promise<Passport | null> {
+  if (!/^[0-9a-f]{16,64}$/.test(token)) return null;
+  return withSql(orm, async (sql) => {
+    const o = await sql.one<Record<string, unknown>>(
+      `SELECT o.id, o.organization_id, g.name AS organization_name, o.name, o.kind, o.address, o.description, o.photo_storage_key, o.photo_content_type,
+              (SELECT username FROM telegram_bots b WHERE b.organization_id = o.organization_id AND b.enabled ORDER BY b.created_at LIMIT 1) AS telegram_bot
+         FROM objects o JOIN organizations g ON g.id = o.organization_id WHERE o.passport_token = $1`, [token]);
+    if (!o) return null;
+    const open = await sql.rows<{ number: number; subject: string; status: string; created_at: unknown }>(
+      `SELECT number, subject, status, created_at FROM tickets
+        WHERE organization_id = $1 AND object_id = $2 AND status NOT IN ('resolved', 'closed')
+        ORDER BY created_at DESC LIMIT 30`, [o.organization_id, o.id]);
+    return {
+      id: o.id as string, organizationId: o.organization_id as string, organizationName: o.organization_name as string,
+      name: o.name as string, kind: o.kind as string, address: o.address as string, description: o.description as string,
+      photoStorageKey: (o.photo_storage_key as string | null) ?? null, photoContentType: (o.photo_content_type as string | null) ?? null, telegramBot: (o.telegram_bot as string | null) ?? null,
+      open: open.map((r) => ({ number: r.number, subject: r.subject, status: r.status, createdAt: iso(r.created_at) })),
+    };
+  });
 }

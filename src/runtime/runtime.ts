@@ -25,6 +25,7 @@ import { startEmailChannel, type EmailChannel } from '../channels/email/index.ts
 import { startTelegramChannel, type TelegramChannel } from '../channels/telegram/index.ts';
 import { TELEGRAM_QUEUE, type TelegramJobData } from '../channels/telegram/updates-queue.ts';
 import { telegramWebhookRoutes } from '../channels/telegram/webhook.ts';
+import { passportRoutes } from '../web/pages/passport.ts';
 import { TelegramStore } from '../persistence/telegram-store.ts';
 import { SecretBox } from '../security/secret-box.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
@@ -142,12 +143,14 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
   revocations.on('message', (_channel: string, keyId: string) => forgetApiKey(keyId));
   await revocations.subscribe(apiKeyRevokedChannel(rt.config.queuePrefix));
   rt.closers.push({ name: 'revocation listener', close: async () => revocations.disconnect() });
+  const storage = new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments'));
+  const producer = new IntakeProducer(rt.intakeQueue, events, rt.config);
   const app = createApp({
     config: rt.config,
     logger: rt.logger,
     orm: rt.orm,
-    storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
-    producer: new IntakeProducer(rt.intakeQueue, events, rt.config),
+    storage,
+    producer,
     notifyQueue: rt.notifyQueue,
     keys: apiKeysFor(rt),
     queries: new TicketQueries(rt.orm),
@@ -155,7 +158,10 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     intakeStore: new SqlIntakeStore(rt.orm),
     secret: rt.secret,
     redis: rt.producerRedis,
-    channelRoutes: [telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue })],
+    channelRoutes: [
+      telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue }),
+      passportRoutes({ config: rt.config, orm: rt.orm, storage, producer, redis: rt.producerRedis, secret: rt.secret }),
+    ],
   });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;

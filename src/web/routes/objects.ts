@@ -95,7 +95,7 @@ export function objectRoutes(deps: ApiDeps): Router {
     if (!/^image\/(jpeg|png|webp|gif)$/.test(photo.contentType)) {
       throw new HttpError(415, 'unsupported_media_type', `The file is ${photo.contentType}, not a JPEG, PNG, WebP or GIF image.`, 'file');
     }
-    await store.setPhoto(caller.organizationId, o.id, photo.storageKey);
+    await store.setPhoto(caller.organizationId, o.id, photo.storageKey, photo.contentType);
     ctx.body = show((await store.get(caller.organizationId, o.id))!);
   });
   router.get('/objects/:id/qr.svg', async (ctx) => {

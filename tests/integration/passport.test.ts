@@ -1,0 +1,129 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { Mailboxes } from '../../src/persistence/mailboxes.ts';
+import { SecretBox } from '../../src/security/secret-box.ts';
+import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
+import { ARTIFACTS, launchBrowser } from '../support/browser.ts';
+import { query } from '../support/database.ts';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts';
+
+/*
+ * An object's QR passport in a real browser (Debian's chromium): the page, the report form with a photo and
+ * an email, the ticket it makes, the confirmation mail; and what the form refuses.
+ */
+
+let app: TestApp;
+let smtp: SmtpSink;
+let browser: Browser;
+let seed: Awaited<ReturnType<typeof seedOrganization>>;
+let lift: { id: string; passport_token: string; passport_url: string };
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
+beforeAll(async () => {
+  [smtp, browser] = await Promise.all([startSmtpSink(), launchBrowser()]);
+  app = await startTestApp({ env: { APP_SECRET: 'test-secret-test-secret' }, workerOptions: { email: { refreshMs: 300 }, telegram: false } });
+  seed = await seedOrganization(app, 'Passport Org');
+  await new Mailboxes(app.rt.orm, new SecretBox(app.rt.secret)).add({ organizationId: seed.org.id, address: 'support@passport.test', imapUrl: 'imap://u:p@127.0.0.1:1', smtpUrl: smtp.url, plusAddressing: false });
+  const admin = apiClient(app.baseUrl, seed.admin.key);
+  lift = (await admin.post('/objects', { name: 'Лифт 2, корпус А', kind: 'lift', address: 'Main st. 1', default_priority: 'high' })).body;
+  const fd = new FormData();
+  fd.append('file', new Blob([new Uint8Array(PNG)], { type: 'image/png' }), 'lift.png');
+  await admin.raw('PUT', `/objects/${lift.id}/photo`, { body: fd });
+  await apiClient(app.baseUrl, seed.agent.key).post('/tickets', { subject: 'Door closes too fast', object: lift.id });
+  await fs.mkdir(ARTIFACTS, { recursive: true });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.stop();
+  await smtp?.close();
+});
+
+const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
+const passport = () => `${app.baseUrl}/o/${lift.passport_token}`;
+
+describe('the passport page', () => {
+  it('shows the object, its open requests and a report form that makes a ticket with the photo; the confirmation mail follows', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'ru-RU' });
+    const page = await context.newPage();
+    await page.goto(passport());
+    await expect(page.locator('h1').textContent()).resolves.toBe('Лифт 2, корпус А');
+    await expect(page.locator('ul.tickets').textContent()).resolves.toContain('Door closes too fast');
+    expect(await page.locator('img.photo').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'passport-phone.png'), fullPage: true });
+
+    await page.click('text=Сообщить о проблеме');
+    await page.fill('textarea[name=text]', 'Кнопка 3 этажа не работает\nСовсем не реагирует');
+    await page.setInputFiles('input[name=photos]', { name: 'button.png', mimeType: 'image/png', buffer: PNG });
+    await page.fill('input[name=email]', 'visitor@customer.test');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'report-phone.png'), fullPage: true });
+    await page.click('button[type=submit]');
+    const thanks = await page.locator('main').textContent();
+    const number = Number(/#(\d+)/.exec(thanks ?? '')?.[1]);
+    expect(thanks).toContain('зарегистрировано');
+    expect(number).toBeGreaterThan(0);
+
+    const [ticket] = await sql(`SELECT t.id, t.channel, t.object_id, t.priority, t.subject, r.locale FROM tickets t JOIN reporters r ON r.id = t.reporter_id WHERE t.organization_id = $1 AND t.number = $2`, [seed.org.id, number]);
+    expect(ticket).toMatchObject({ channel: 'qr', object_id: lift.id, priority: 'high', subject: 'Лифт 2, корпус А: Кнопка 3 этажа не работает', locale: 'ru' });
+    const files = await sql(`SELECT filename, content_type FROM attachments WHERE ticket_id = $1`, [ticket!.id]);
+    expect(files).toEqual([{ filename: 'button.png', content_type: 'image/png' }]);
+    const mail = await smtp.waitFor((m) => m.envelopeTo.includes('visitor@customer.test'));
+    expect(mail.parsed.subject).toContain(`[#${number}]`);
+    expect(mail.parsed.text).toContain('/portal/tickets/');
+
+    // The same submission sent twice (the back button, a double tap) is one ticket.
+    await page.goBack();
+    await context.close();
+
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'de-DE' });
+    const dpage = await desktop.newPage();
+    await dpage.goto(passport());
+    await expect(dpage.locator('a.button').textContent()).resolves.toBe('Problem melden');
+    await dpage.goto(`${passport()}?lang=en`);
+    await expect(dpage.locator('a.button').textContent()).resolves.toBe('Report a problem');
+    await dpage.screenshot({ path: path.join(ARTIFACTS, 'passport-desktop.png'), fullPage: true });
+    await desktop.close();
+  });
+
+  it('escapes what people wrote, and runs no script', async () => {
+    const admin = apiClient(app.baseUrl, seed.admin.key);
+    const evil = (await admin.post('/objects', { name: '<img src=x onerror=alert(1)>', description: '<script>alert(2)</script>' })).body;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    let dialogs = 0;
+    page.on('dialog', (d) => { dialogs += 1; void d.dismiss(); });
+    const res = await page.goto(`${app.baseUrl}/o/${evil.passport_token}`);
+    expect(res!.headers()['content-security-policy']).toContain("default-src 'none'");
+    await expect(page.locator('h1').textContent()).resolves.toBe('<img src=x onerror=alert(1)>');
+    expect(await page.locator('img').count()).toBe(0);
+    expect(dialogs).toBe(0);
+    await context.close();
+  });
+
+  it('refuses a form without its CSRF token, takes nothing from the honeypot, and knows no foreign token', async () => {
+    const before = (await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n;
+    const fd = new FormData();
+    fd.append('text', 'forged');
+    fd.append('contact', 'none');
+    fd.append('submission', crypto.randomUUID());
+    fd.append('csrf', 'x'.repeat(32));
+    const forged = await fetch(`${passport()}/report`, { method: 'POST', body: fd });
+    expect(forged.status).toBe(403);
+
+    // With a real form (cookie and token) but the hidden field filled in, as robots do: thanked, nothing made.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${passport()}/report`);
+    await page.fill('textarea[name=text]', 'spam spam');
+    await page.check('input[value=none]');
+    await page.evaluate(() => { (document.querySelector('input[name=website]') as HTMLInputElement).value = 'http://spam.example'; });
+    await page.click('button[type=submit]');
+    await expect(page.locator('main').textContent()).resolves.toMatch(/received|получено|eingegangen/);
+    await context.close();
+    expect((await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n).toBe(before);
+
+    expect((await fetch(`${app.baseUrl}/o/${'0'.repeat(32)}`)).status).toBe(404);
+  });
+});
