@@ -2,7 +2,7 @@ import type { IdentityKind } from './vocabulary.ts';
 
 /** What the core decided to tell someone; written in the same transaction as the change that caused it. */
 export interface NotificationPlan {
-  kind: 'ticket_received' | 'agent_replied' | 'status_changed' | 'reporter_replied';
+  kind: 'ticket_received' | 'agent_replied' | 'status_changed' | 'reporter_replied' | 'portal_link';
   recipient: { reporterId: string } | { userId: string };
   /** The channel the recipient used last; tried first. */
   preferredKind: IdentityKind | null;

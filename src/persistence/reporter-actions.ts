@@ -26,7 +26,7 @@ export class ReporterActions {
     });
   }
 
-  rate(organizationId: string, who: { kind: IdentityKind; address: string }, number: number, score: number, channel: Channel): Promise<void> {
+  rate(organizationId: string, who: { kind: IdentityKind; address: string }, number: number, score: number, channel: Channel, comment?: string): Promise<void> {
     return inTransaction(this.orm, async (sql) => {
       const t = await this.ownTicket(sql, organizationId, who, number);
       checkRating(t.status, score);
@@ -34,7 +34,7 @@ export class ReporterActions {
         `WITH up AS (UPDATE tickets SET rating = $2 WHERE id = $1 RETURNING id)
          INSERT INTO ticket_events (id, organization_id, ticket_id, actor_reporter_id, channel, kind, changes)
          SELECT gen_random_uuid(), $3, up.id, $4, $5, 'rated', $6::jsonb FROM up`,
-        [t.id, score, organizationId, t.reporter_id, channel, JSON.stringify({ rating: { from: t.rating, to: score } })]);
+        [t.id, score, organizationId, t.reporter_id, channel, JSON.stringify({ rating: { from: t.rating, to: score }, ...(comment ? { comment: comment.slice(0, 2000) } : {}) })]);
     });
   }
 

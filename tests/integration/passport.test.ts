@@ -19,11 +19,12 @@ let smtp: SmtpSink;
 let browser: Browser;
 let seed: Awaited<ReturnType<typeof seedOrganization>>;
 let lift: { id: string; passport_token: string; passport_url: string };
+let mailed: { number: number; link: string };
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 
 beforeAll(async () => {
   [smtp, browser] = await Promise.all([startSmtpSink(), launchBrowser()]);
-  app = await startTestApp({ env: { APP_SECRET: 'test-secret-test-secret' }, workerOptions: { email: { refreshMs: 300 }, telegram: false } });
+  app = await startTestApp({ env: { APP_SECRET: 'test-secret-test-secret', PUBLIC_URL: 'http://127.0.0.1:1' }, workerOptions: { email: { refreshMs: 300 }, telegram: false } });
   seed = await seedOrganization(app, 'Passport Org');
   await new Mailboxes(app.rt.orm, new SecretBox(app.rt.secret)).add({ organizationId: seed.org.id, address: 'support@passport.test', imapUrl: 'imap://u:p@127.0.0.1:1', smtpUrl: smtp.url, plusAddressing: false });
   const admin = apiClient(app.baseUrl, seed.admin.key);
@@ -71,7 +72,7 @@ describe('the passport page', () => {
     expect(files).toEqual([{ filename: 'button.png', content_type: 'image/png' }]);
     const mail = await smtp.waitFor((m) => m.envelopeTo.includes('visitor@customer.test'));
     expect(mail.parsed.subject).toContain(`[#${number}]`);
-    expect(mail.parsed.text).toContain('/portal/tickets/');
+    mailed = { number, link: /(http\S+\/portal\/tickets\/\d+\?\S+)/.exec(mail.parsed.text ?? '')![1]! };
 
     // The same submission sent twice (the back button, a double tap) is one ticket.
     await page.goBack();
@@ -125,5 +126,88 @@ describe('the passport page', () => {
     expect((await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n).toBe(before);
 
     expect((await fetch(`${app.baseUrl}/o/${'0'.repeat(32)}`)).status).toBe(404);
+  });
+});
+
+describe('the customer portal', () => {
+  const local = (url: string) => url.replace('http://127.0.0.1:1', app.baseUrl);
+
+  it('opens the ticket from the confirmation mail, takes a comment with a file, shows the answer, closes and rates it', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US' });
+    const page = await context.newPage();
+    await page.goto(local(mailed.link));
+    expect(new URL(page.url()).pathname).toBe(`/portal/tickets/${mailed.number}`);
+    await expect(page.locator('main').textContent()).resolves.toContain('Кнопка 3 этажа не работает');
+    await page.fill('textarea[name=text]', 'It also beeps now');
+    await page.setInputFiles('input[name=files]', { name: 'beep.txt', mimeType: 'text/plain', buffer: Buffer.from('beep beep') });
+    await page.click('form[action$="/comment"] button[type=submit]');
+    await expect(page.locator('main').textContent()).resolves.toContain('It also beeps now');
+    const [ticket] = await sql(`SELECT id FROM tickets WHERE organization_id = $1 AND number = $2`, [seed.org.id, mailed.number]);
+    const [comment] = await sql(`SELECT m.channel, m.author_reporter_id, t.reporter_id, (SELECT count(*)::int FROM attachments a WHERE a.message_id = m.id) AS files
+                                   FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.body = 'It also beeps now'`);
+    expect(comment).toMatchObject({ channel: 'web', files: 1 });
+    expect(comment!.author_reporter_id).toBe(comment!.reporter_id);
+
+    const agent = apiClient(app.baseUrl, seed.agent.key);
+    await agent.post(`/tickets/${mailed.number}/comments`, { body: 'A technician is on the way.' });
+    await agent.post(`/tickets/${mailed.number}/comments`, { body: 'internal: bring the 3rd floor panel', internal: true });
+    await page.reload();
+    const text = await page.locator('main').textContent();
+    expect(text).toContain('A technician is on the way.');
+    expect(text).not.toContain('internal: bring');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'portal-ticket-phone.png'), fullPage: true });
+
+    expect((await agent.patch(`/tickets/${mailed.number}`, { status: 'resolved' })).status).toBe(200);
+    await page.reload();
+    await page.check('input[name=rating][value="4"]');
+    await page.fill('textarea[name=comment]', 'Quick, thanks');
+    await page.click('form[action$="/rate"] button[type=submit]');
+    await expect(page.locator('main').textContent()).resolves.toContain('Your rating: 4 of 5');
+    await page.click('form[action$="/close"] button[type=submit]');
+    const [after] = await sql(`SELECT status, rating FROM tickets WHERE id = $1`, [ticket!.id]);
+    expect(after).toMatchObject({ status: 'closed', rating: 4 });
+
+    // A ticket's link opens that ticket only.
+    const other = (await agent.post('/tickets', { subject: 'Someone else', reporter: { email: 'other@customer.test' } })).body.number;
+    const res = await page.goto(`${app.baseUrl}/portal/tickets/${other}`);
+    expect(res!.status()).toBe(401);
+    await context.close();
+  });
+
+  it('signs in with a one-time link by email, the same answer for unknown addresses, and the link works once', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${app.baseUrl}/portal?org=${seed.org.slug}`);
+    await page.fill('input[name=email]', 'nobody@customer.test');
+    await page.click('button[type=submit]');
+    const unknown = await page.locator('main').textContent();
+    await page.goto(`${app.baseUrl}/portal?org=${seed.org.slug}`);
+    await page.fill('input[name=email]', 'VISITOR@customer.test');
+    await page.click('button[type=submit]');
+    expect(await page.locator('main').textContent()).toBe(unknown);
+    const mail = await smtp.waitFor((m) => m.envelopeTo.includes('visitor@customer.test') && /portal\/auth/.test(m.parsed.text ?? ''));
+    const link = local(/(http\S+\/portal\/auth\?token=[\w-]+)/.exec(mail.parsed.text ?? '')![1]!);
+    expect(smtp.mails.some((m) => m.envelopeTo.includes('nobody@customer.test'))).toBe(false);
+    await page.goto(link);
+    expect(new URL(page.url()).pathname).toBe('/portal');
+    await expect(page.locator('ul.tickets').textContent()).resolves.toContain(`#${mailed.number}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'portal-list-desktop.png'), fullPage: true });
+    const again = await (await browser.newContext()).newPage();
+    const second = await again.goto(link);
+    expect(second!.status()).toBe(410);
+    await context.close();
+  });
+
+  it('refuses a forged or expired ticket link and a post without CSRF token', async () => {
+    const u = new URL(local(mailed.link));
+    u.searchParams.set('sig', 'f'.repeat(32));
+    expect((await fetch(u, { redirect: 'manual' })).status).toBe(410);
+    const expired = new URL(local(mailed.link));
+    expired.searchParams.set('exp', '1000');
+    expect((await fetch(expired, { redirect: 'manual' })).status).toBe(410);
+    const opened = await fetch(local(mailed.link), { redirect: 'manual' });
+    const cookie = opened.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const forged = await fetch(`${app.baseUrl}/portal/tickets/${mailed.number}/close`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=nope', redirect: 'manual' });
+    expect(forged.status).toBe(403);
   });
 });

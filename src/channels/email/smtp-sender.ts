@@ -48,7 +48,9 @@ export class SmtpSender implements NotificationSender {
     const custom = await this.cached(`t:${n.organizationId}:${n.kind}:${locale}`, () => this.deps.store.template(n.organizationId, n.kind, locale));
     const template = custom ?? defaultTemplate(n.kind, locale);
     const number = ctx.ticket?.number ?? n.ticketNumber ?? 0;
-    const link = ctx.ticket
+    const link = typeof n.payload.url === 'string'
+      ? n.payload.url
+      : ctx.ticket
       ? ticketLink(this.deps.signer, this.deps.publicUrl, { organizationId: n.organizationId, number }, new Date(Date.now() + this.deps.linkTtlMs))
       : this.deps.publicUrl;
     // Where the organization has a Telegram bot, a confirmation offers it, with a one-time code that links

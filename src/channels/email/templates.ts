@@ -2,7 +2,7 @@
  * The texts of the mails we send, in the reporter's language. An organization can replace any of them
  * (`npm run cli -- template set`); placeholders are written {{name}}.
  */
-export type MailKind = 'ticket_received' | 'agent_replied' | 'status_changed';
+export type MailKind = 'ticket_received' | 'agent_replied' | 'status_changed' | 'portal_link';
 export type MailLocale = 'en' | 'ru' | 'de';
 
 export interface MailText { subject: string; body: string }
@@ -10,6 +10,11 @@ export interface MailText { subject: string; body: string }
 export const TEMPLATE_VARIABLES = ['number', 'subject', 'link', 'text', 'agent', 'status', 'organization', 'telegram'] as const;
 
 const DEFAULTS: Record<MailKind, Record<MailLocale, MailText>> = {
+  portal_link: {
+    en: { subject: 'Your requests at {{organization}}', body: 'Hello,\n\nFollow this link to see your requests (it works once, for 15 minutes):\n{{link}}\n\nIf you did not ask for it, ignore this mail.\n\n{{organization}}' },
+    ru: { subject: 'Ваши обращения в {{organization}}', body: 'Здравствуйте!\n\nПерейдите по ссылке, чтобы увидеть ваши обращения (она действует один раз, 15 минут):\n{{link}}\n\nЕсли вы её не запрашивали, просто проигнорируйте письмо.\n\n{{organization}}' },
+    de: { subject: 'Ihre Anfragen bei {{organization}}', body: 'Guten Tag,\n\nÜber diesen Link sehen Sie Ihre Anfragen (einmal gültig, 15 Minuten):\n{{link}}\n\nWenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail.\n\n{{organization}}' },
+  },
   ticket_received: {
     en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nYour request was registered as ticket #{{number}}. We will answer as soon as we can.\nYou can follow it online: {{link}}\n{{telegram}}\nTo add something, just reply to this mail.\n\n{{organization}}' },
     ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nВаше обращение зарегистрировано под номером #{{number}}. Мы ответим как можно скорее.\nСледить за ним можно здесь: {{link}}\n{{telegram}}\nЧтобы что-то добавить, просто ответьте на это письмо.\n\n{{organization}}' },
