@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** Objects: a photo and a request template (default category, service, priority, assignee) for their tickets. */
+/** Objects: a photo and a request template (default category, service, priority, assignee) for their tickets; followers of tickets ("I have the same problem"). */
 export class Migration20261122191312_objects extends Migration {
 
   override async up(): Promise<void> {
@@ -8,6 +8,13 @@ export class Migration20261122191312_objects extends Migration {
     this.addSql(`alter table "objects" add constraint "objects_default_category_id_foreign" foreign key ("default_category_id") references "categories" ("id") on update cascade on delete set null;`);
     this.addSql(`alter table "objects" add constraint "objects_default_service_id_foreign" foreign key ("default_service_id") references "services" ("id") on update cascade on delete set null;`);
     this.addSql(`alter table "objects" add constraint "objects_default_assignee_id_foreign" foreign key ("default_assignee_id") references "users" ("id") on update cascade on delete set null;`);
+
+    this.addSql(`create table "ticket_followers" ("id" uuid not null, "organization_id" uuid not null, "ticket_id" uuid not null, "reporter_id" uuid not null, "created_at" timestamptz not null default now(), constraint "ticket_followers_pkey" primary key ("id"));`);
+    this.addSql(`create index "ticket_followers_reporter_id_index" on "ticket_followers" ("reporter_id");`);
+    this.addSql(`alter table "ticket_followers" add constraint "ticket_followers_ticket_id_reporter_id_unique" unique ("ticket_id", "reporter_id");`);
+    this.addSql(`alter table "ticket_followers" add constraint "ticket_followers_organization_id_foreign" foreign key ("organization_id") references "organizations" ("id") on update cascade on delete cascade;`);
+    this.addSql(`alter table "ticket_followers" add constraint "ticket_followers_ticket_id_foreign" foreign key ("ticket_id") references "tickets" ("id") on update cascade on delete cascade;`);
+    this.addSql(`alter table "ticket_followers" add constraint "ticket_followers_reporter_id_foreign" foreign key ("reporter_id") references "reporters" ("id") on update cascade on delete cascade;`);
   }
 
   override async down(): Promise<void> {
@@ -16,6 +23,8 @@ export class Migration20261122191312_objects extends Migration {
     this.addSql(`alter table "objects" drop constraint "objects_default_assignee_id_foreign";`);
 
     this.addSql(`alter table "objects" drop column "photo_storage_key", drop column "photo_content_type", drop column "default_category_id", drop column "default_service_id", drop column "default_priority", drop column "default_assignee_id";`);
+
+    this.addSql(`drop table if exists "ticket_followers" cascade;`);
   }
 
 }

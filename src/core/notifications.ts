@@ -1,3 +1,4 @@
+import type { TicketState } from './ports.ts';
 import type { IdentityKind } from './vocabulary.ts';
 
 /** What the core decided to tell someone; written in the same transaction as the change that caused it. */
@@ -29,4 +30,11 @@ export function routeNotification(
   const preferred = usable.filter((a) => a.kind === preferredKind);
   const others = usable.filter((a) => a.kind !== preferredKind);
   return [...preferred, ...others];
+}
+
+/** The same notification for each follower of the ticket, by whatever channel reaches them. */
+export function toFollowers(ticket: TicketState, kind: NotificationPlan['kind'], payload: Record<string, unknown>): NotificationPlan[] {
+  return (ticket.followerIds ?? [])
+    .filter((id) => id !== ticket.reporterId)
+    .map((reporterId) => ({ kind, recipient: { reporterId }, preferredKind: null, payload }));
 }

@@ -34,6 +34,8 @@ export interface TicketState {
   assigneeId: string | null;
   reporterId: string;
   channel: Channel;
+  /** Reporters who follow the ticket ("I have the same problem"): told what its reporter is told. */
+  followerIds?: readonly string[];
 }
 
 /** A change to one field, as kept in the audit trail. */

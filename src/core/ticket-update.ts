@@ -1,8 +1,8 @@
 import { DomainError, forbidden, invalid } from './errors.ts';
-import type { NotificationPlan } from './notifications.ts';
 import type { Actor, FieldChanges, TicketState } from './ports.ts';
 import { allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
 import { identityKindOf, type Priority } from './vocabulary.ts';
+import { toFollowers, type NotificationPlan } from './notifications.ts';
 
 /** The fields a user may change on a ticket. `null` clears a field. */
 export interface TicketPatch {
@@ -73,7 +73,7 @@ export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor:
       recipient: { reporterId: ticket.reporterId },
       preferredKind: identityKindOf(ticket.channel),
       payload: { from: changes.status.from, to: changes.status.to },
-    });
+    }, ...toFollowers(ticket, 'status_changed', { from: changes.status.from, to: changes.status.to }));
   }
   return { changes, notifications };
 }

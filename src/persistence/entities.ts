@@ -499,9 +499,24 @@ export const ReporterLinkCodeSchema = new EntitySchema<ReporterLinkCode>({
   },
 });
 
+/** People who said "I have the same problem" on a ticket: they hear what its reporter hears. */
+export interface TicketFollower { id: string; organization: string; ticket: string; reporter: string; createdAt: Date }
+export const TicketFollowerSchema = new EntitySchema<TicketFollower>({
+  name: 'TicketFollower',
+  tableName: 'ticket_followers',
+  uniques: [{ properties: ['ticket', 'reporter'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade' },
+    reporter: { kind: 'm:1', entity: 'Reporter', mapToPk: true, deleteRule: 'cascade', index: true },
+    createdAt,
+  },
+});
+
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
   IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
-  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema,
+  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema, TicketFollowerSchema,
 ];

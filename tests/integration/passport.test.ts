@@ -129,6 +129,31 @@ describe('the passport page', () => {
   });
 });
 
+describe('I have the same problem', () => {
+  it('makes the visitor a follower of the open request, not a new ticket, and they hear when it moves', async () => {
+    const before = (await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n;
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    await page.goto(passport());
+    const [open] = await sql(`SELECT number FROM tickets WHERE object_id = $1 AND subject = 'Door closes too fast'`, [lift.id]);
+    await page.click(`a[href$="/same/${open!.number}"]`);
+    await page.fill('input[name=email]', 'neighbour@customer.test');
+    await page.click('button[type=submit]');
+    await expect(page.locator('main').textContent()).resolves.toContain(`You follow request #${open!.number}`);
+    await context.close();
+    expect((await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n).toBe(before);
+    const followers = await sql(`SELECT i.address FROM ticket_followers f JOIN reporter_identities i ON i.reporter_id = f.reporter_id
+                                   JOIN tickets t ON t.id = f.ticket_id WHERE t.number = $1 AND t.organization_id = $2`, [open!.number, seed.org.id]);
+    expect(followers.map((f) => f.address)).toEqual(['neighbour@customer.test']);
+    expect((await apiClient(app.baseUrl, seed.agent.key).patch(`/tickets/${open!.number}`, { status: 'in_progress' })).status).toBe(200);
+    const mail = await smtp.waitFor((m) => m.envelopeTo.includes('neighbour@customer.test'));
+    expect(mail.parsed.subject).toContain(`[#${open!.number}]`);
+    expect(mail.parsed.text).toContain('in progress');
+    // A closed request cannot be followed.
+    expect((await fetch(`${passport()}/same/999999`)).status).toBe(404);
+  });
+});
+
 describe('the customer portal', () => {
   const local = (url: string) => url.replace('http://127.0.0.1:1', app.baseUrl);
 

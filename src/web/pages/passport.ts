@@ -7,10 +7,12 @@ import type { IntakeEventInput } from '../../core/intake-event.ts';
 import type { AttachmentStorage } from '../../core/ports.ts';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { passportByToken, type Passport } from '../../persistence/objects.ts';
+import { Followers } from '../../persistence/followers.ts';
 import { Signer } from '../../security/signed-tokens.ts';
 import type { IntakeProducer } from '../../workers/intake-producer.ts';
 import { readPayload } from '../body.ts';
 import { csrfToken, csrfValid, visitorId } from './csrf.ts';
+import { formFields } from './form.ts';
 import { html, type Html } from './html.ts';
 import { pageLocale, statusLabel, t, type PageLocale } from './i18n.ts';
 import { page, pageHeaders } from './layout.ts';
@@ -61,7 +63,8 @@ export function passportRoutes(deps: PassportDeps): Router {
       <h2>${t(locale, 'openRequests')}</h2>
       <div class="card">${p.open.length === 0 ? html`<p class="muted">${t(locale, 'noOpen')}</p>` : html`<ul class="tickets">${p.open.map((o) => html`
         <li><strong>#${o.number}</strong> ${o.subject.length > 80 ? `${Array.from(o.subject).slice(0, 80).join('')}…` : o.subject}
-        <br><span class="badge">${statusLabel(locale, o.status)}</span> <span class="muted">${new Date(o.createdAt).toLocaleDateString(locale)}</span></li>`)}</ul>`}</div>
+        <br><span class="badge">${statusLabel(locale, o.status)}</span> <span class="muted">${new Date(o.createdAt).toLocaleDateString(locale)}</span>
+        · <a href="${base}/same/${o.number}">${t(locale, 'sameProblem')}</a></li>`)}</ul>`}</div>
       <p class="muted">${p.organizationName}</p>`).value;
   });
 
@@ -168,6 +171,71 @@ export function passportRoutes(deps: PassportDeps): Router {
     if (contact === 'email') done.push(html`<p class="muted">${t(locale, 'mailSent', { email })}</p>`);
     ctx.status = 200;
     ctx.body = page(ctx, locale, p.name, html`<div class="card">${done}</div><a class="button secondary" href="/o/${String(ctx.params.token)}">${t(locale, 'back')}</a>`).value;
+  });
+  const sameForm = (ctx: Context, locale: PageLocale, p: Passport, number: number, error?: string) => {
+    const base = `/o/${ctx.params.token}`;
+    return page(ctx, locale, t(locale, 'sameProblem'), html`
+      <p><a href="${base}">← ${p.name}</a></p>
+      <h1>${t(locale, 'sameProblem')}: #${number}</h1>
+      ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+      <p class="muted">${t(locale, 'followHelp', { number })}</p>
+      <form method="post" action="${base}/same/${number}" class="card">
+        <input type="hidden" name="csrf" value="${csrfToken(ctx, signer)}">
+        <label for="email">${t(locale, 'email')}</label>
+        <input id="email" type="email" name="email" autocomplete="email">
+        <p class="muted">${t(locale, 'noNews')}: ${locale === 'ru' ? 'оставьте поле пустым' : locale === 'de' ? 'Feld leer lassen' : 'leave it empty'}</p>
+        <p><button type="submit">${t(locale, 'send')}</button></p>
+      </form>`);
+  };
+  const openNumber = (p: Passport, raw: unknown) => {
+    const n = Number(raw);
+    return p.open.some((o) => o.number === n) ? n : null;
+  };
+  router.get('/o/:token/same/:number', async (ctx) => {
+    const locale = pageLocale(ctx);
+    const p = await load(ctx, locale);
+    if (!p) return;
+    pageHeaders(ctx);
+    const number = openNumber(p, ctx.params.number);
+    if (number === null) {
+      ctx.status = 404;
+      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notYours', { number: String(ctx.params.number) })}</p>`).value;
+      return;
+    }
+    ctx.body = sameForm(ctx, locale, p, number).value;
+  });
+  router.post('/o/:token/same/:number', async (ctx) => {
+    const locale = pageLocale(ctx);
+    const p = await load(ctx, locale);
+    if (!p) return;
+    pageHeaders(ctx);
+    const number = openNumber(p, ctx.params.number);
+    if (number === null) {
+      ctx.status = 404;
+      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notYours', { number: String(ctx.params.number) })}</p>`).value;
+      return;
+    }
+    const form = await formFields(ctx);
+    if (!csrfValid(ctx, signer, form.csrf)) {
+      ctx.status = 403;
+      ctx.body = sameForm(ctx, locale, p, number, t(locale, 'expired')).value;
+      return;
+    }
+    if (!(await withinLimit(deps, `ip:${ctx.ip}`))) {
+      ctx.status = 429;
+      ctx.body = sameForm(ctx, locale, p, number, t(locale, 'tooMany')).value;
+      return;
+    }
+    const email = String(form.email ?? '').trim();
+    if (email && !z.string().email().max(320).safeParse(email).success) {
+      ctx.status = 422;
+      ctx.body = sameForm(ctx, locale, p, number, t(locale, 'needEmail')).value;
+      return;
+    }
+    const who = email ? { kind: 'email' as const, address: email, locale } : { kind: 'web' as const, address: `visitor:${visitorId(ctx)}`, locale };
+    await new Followers(deps.orm).follow(p.organizationId, p.id, number, who);
+    ctx.body = page(ctx, locale, p.name, html`<div class="card"><p><strong>${t(locale, 'following', { number })}</strong></p></div>
+      <a class="button secondary" href="/o/${String(ctx.params.token)}">${t(locale, 'back')}</a>`).value;
   });
   return router;
 }

@@ -17,6 +17,7 @@ import type { NotifyJobData } from '../../workers/queues.ts';
 import { contentDisposition } from '../routes/attachments.ts';
 import { readPayload } from '../body.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
+import { formFields } from './form.ts';
 import { html, type Html } from './html.ts';
 import { pageLocale, statusLabel, t, type PageLocale } from './i18n.ts';
 import { page, pageHeaders } from './layout.ts';
@@ -84,7 +85,7 @@ export function portalRoutes(deps: PortalDeps): Router {
   router.post('/portal/login', async (ctx) => {
     const locale = pageLocale(ctx);
     pageHeaders(ctx);
-    const form = ctx.is('multipart/form-data') ? (await readPayload(ctx, deps.storage, { maxBytes: 1, maxFiles: 0 })).fields : await urlEncoded(ctx);
+    const form = ctx.is('multipart/form-data') ? (await readPayload(ctx, deps.storage, { maxBytes: 1, maxFiles: 0 })).fields : await formFields(ctx);
     const org = await orgOf(String(form.org ?? '') || undefined);
     if (!csrfValid(ctx, signer, form.csrf) || !org) {
       ctx.status = 403;
@@ -204,7 +205,7 @@ export function portalRoutes(deps: PortalDeps): Router {
       if (!s) return;
       const payload = ctx.is('multipart/form-data')
         ? await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: deps.config.attachmentMaxFiles })
-        : { fields: await urlEncoded(ctx), files: [] };
+        : { fields: await formFields(ctx), files: [] };
       if (!csrfValid(ctx, signer, payload.fields.csrf)) {
         pageHeaders(ctx);
         ctx.status = 403;
@@ -261,17 +262,6 @@ export function portalRoutes(deps: PortalDeps): Router {
     ctx.body = await deps.storage.open(file.storageKey);
   });
   return router;
-}
-
-async function urlEncoded(ctx: Context): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of ctx.req) {
-    size += (c as Buffer).length;
-    if (size > 64 * 1024) throw new DomainError('too_large', 'The form is too large.');
-    chunks.push(c as Buffer);
-  }
-  return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
 }
 
 async function withinLimit(deps: PortalDeps, who: string): Promise<boolean> {
