@@ -514,9 +514,24 @@ export const TicketFollowerSchema = new EntitySchema<TicketFollower>({
   },
 });
 
+/** A request form an organization puts on its own website (an iframe or a script tag), with the fields it chose. */
+export interface WebForm { id: string; organization: string; token: string; title: string; fields: string[]; createdAt: Date }
+export const WebFormSchema = new EntitySchema<WebForm>({
+  name: 'WebForm',
+  tableName: 'web_forms',
+  properties: {
+    id: uuid,
+    organization: org,
+    token: { type: 'string', length: 64, unique: true },
+    title: { type: 'string', length: 200, default: '' },
+    fields: { type: 'json', columnType: 'jsonb' },
+    createdAt,
+  },
+});
+
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
   IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
-  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema, TicketFollowerSchema,
+  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema, TicketFollowerSchema, WebFormSchema,
 ];

@@ -27,6 +27,7 @@ import { TELEGRAM_QUEUE, type TelegramJobData } from '../channels/telegram/updat
 import { telegramWebhookRoutes } from '../channels/telegram/webhook.ts';
 import { passportRoutes } from '../web/pages/passport.ts';
 import { portalRoutes } from '../web/pages/portal.ts';
+import { webFormRoutes } from '../web/pages/web-form.ts';
 import { TelegramStore } from '../persistence/telegram-store.ts';
 import { SecretBox } from '../security/secret-box.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
@@ -162,6 +163,7 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     channelRoutes: [
       telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue }),
       passportRoutes({ config: rt.config, orm: rt.orm, storage, producer, redis: rt.producerRedis, secret: rt.secret }),
+      webFormRoutes({ config: rt.config, orm: rt.orm, storage, producer, redis: rt.producerRedis, secret: rt.secret }),
       portalRoutes({ config: rt.config, orm: rt.orm, storage, producer, notifyQueue: rt.notifyQueue, redis: rt.producerRedis, secret: rt.secret }),
     ],
   });

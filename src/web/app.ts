@@ -13,6 +13,7 @@ import type { ApiDeps } from './routes/deps.ts';
 import { directoryRoutes } from './routes/directory.ts';
 import { mailRoutes } from './routes/mail.ts';
 import { objectRoutes } from './routes/objects.ts';
+import { formRoutes } from './routes/forms.ts';
 import { healthRoutes } from './routes/health.ts';
 import { requestRoutes } from './routes/requests.ts';
 import { ticketRoutes } from './routes/tickets.ts';
@@ -72,7 +73,7 @@ export function createApp(deps: AppDeps): Koa {
       throw new HttpError(400, 'malformed_json', `Malformed JSON: ${err.message}`);
     },
   }));
-  for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), objectRoutes(deps), directoryRoutes(deps), mailRoutes(deps)]) {
+  for (const routes of [ticketRoutes(deps), requestRoutes(deps), attachmentRoutes(deps), objectRoutes(deps), formRoutes(deps), directoryRoutes(deps), mailRoutes(deps)]) {
     api.use(routes.routes(), routes.allowedMethods());
   }
   root.use(api.routes(), api.allowedMethods());

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
@@ -154,9 +155,10 @@ describe('I have the same problem', () => {
   });
 });
 
-describe('the customer portal', () => {
-  const local = (url: string) => url.replace('http://127.0.0.1:1', app.baseUrl);
+/** Links in mails and snippets start with PUBLIC_URL; the test app listens on a port of its own. */
+const local = (url: string) => url.replace('http://127.0.0.1:1', app.baseUrl);
 
+describe('the customer portal', () => {
   it('opens the ticket from the confirmation mail, takes a comment with a file, shows the answer, closes and rates it', async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US' });
     const page = await context.newPage();
@@ -234,5 +236,54 @@ describe('the customer portal', () => {
     const cookie = opened.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
     const forged = await fetch(`${app.baseUrl}/portal/tickets/${mailed.number}/close`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=nope', redirect: 'manual' });
     expect(forged.status).toBe(403);
+  });
+});
+
+describe('the website form', () => {
+  it('works in an iframe on another origin, files the request with the chosen object and kind, and refuses a forged form token', async () => {
+    const admin = apiClient(app.baseUrl, seed.admin.key);
+    await app.directory.createCategory(seed.org.id, 'Electrical');
+    const created = await admin.post('/forms', { title: 'Service request', fields: ['name', 'email', 'object', 'kind', 'description', 'files'] });
+    expect(created.status).toBe(201);
+    expect(created.body.embed.script).toMatch(/<script src="[^"]+\/f\/[0-9a-f]{32}\/embed\.js" async><\/script>/);
+    expect((await apiClient(app.baseUrl, seed.agent.key).post('/forms', { fields: ['description'] })).status).toBe(403);
+    expect((await admin.post('/forms', { fields: ['name'] })).status).toBe(422);
+    const formUrl = local(created.body.url);
+    const js = await (await fetch(`${formUrl}/embed.js`)).text();
+    expect(js).toContain(`/f/${created.body.url.split('/f/')[1]}`);
+    expect(js).toContain("createElement('iframe')");
+
+    // A page of the organization's own site, on another origin (localhost, not 127.0.0.1).
+    const site = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html><body><h1>ACME Facilities</h1>
+        <iframe src="${formUrl}" style="width:100%;min-height:700px;border:0"></iframe></body></html>`);
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
+    try {
+      const context = await browser.newContext({ locale: 'de-DE', viewport: { width: 390, height: 1000 } });
+      const page = await context.newPage();
+      await page.goto(`http://localhost:${(site.address() as { port: number }).port}/`);
+      const frame = page.frameLocator('iframe');
+      await frame.locator('input[name=name]').fill('Greta Gärtner');
+      await frame.locator('input[name=email]').fill('greta@customer.test');
+      await frame.locator('select[name=object]').selectOption({ label: 'Лифт 2, корпус А' });
+      await frame.locator('select[name=kind]').selectOption({ label: 'Electrical' });
+      await frame.locator('textarea[name=text]').fill('Licht im Flur flackert');
+      await frame.locator('button[type=submit]').click();
+      await expect(frame.locator('main').textContent()).resolves.toMatch(/als #\d+ erfasst/);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'website-form-iframe-phone.png'), fullPage: true });
+      await context.close();
+    } finally {
+      site.close();
+    }
+    const [t] = await sql(`SELECT t.channel, t.object_id, c.name AS category, r.name AS reporter FROM tickets t JOIN reporters r ON r.id = t.reporter_id
+                             LEFT JOIN categories c ON c.id = t.category_id WHERE t.subject = 'Licht im Flur flackert'`);
+    expect(t).toMatchObject({ channel: 'web', object_id: lift.id, category: 'Electrical', reporter: 'Greta Gärtner' });
+
+    const fd = new FormData();
+    fd.append('ft', `${Date.now()}.${'a'.repeat(24)}.${'b'.repeat(32)}`);
+    fd.append('text', 'forged');
+    fd.append('email', 'x@y.test');
+    expect((await fetch(formUrl, { method: 'POST', body: fd })).status).toBe(403);
   });
 });
