@@ -4,7 +4,9 @@ import { Queue } from 'bullmq';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { DomainError } from '../core/errors.ts';
-import { ROLES, type Role } from '../core/vocabulary.ts';
+import { PRIORITIES, ROLES, type Priority, type Role } from '../core/vocabulary.ts';
+import { ObjectsStore } from '../persistence/objects.ts';
+import { passportUrl } from '../passports/qr.ts';
 import { ApiKeys } from '../persistence/api-keys.ts';
 import { migrate } from '../persistence/database.ts';
 import { Directory, referencedStorageKeys } from '../persistence/directory.ts';
@@ -161,8 +163,22 @@ program.command('object').command('create')
   .option('--kind <kind>', 'kind, e.g. lift, printer, room', '')
   .option('--address <address>', 'where it is', '')
   .option('--description <text>', 'description', '')
-  .action(async (opts: { org: string; name: string; kind: string; address: string; description: string }) => {
-    await withDatabase(async (orm) => print(await new Directory(orm).createObject(opts.org, opts)));
+  .option('--priority <priority>', `request template: default priority (${PRIORITIES.join(', ')})`)
+  .option('--category <id>', 'request template: default category id')
+  .option('--service <id>', 'request template: default service id')
+  .option('--assignee <user>', 'request template: default assignee (agent or admin email or id)')
+  .action(async (opts: { org: string; name: string; kind: string; address: string; description: string; priority?: string; category?: string; service?: string; assignee?: string }) => {
+    if (opts.priority && !(PRIORITIES as readonly string[]).includes(opts.priority)) throw new InvalidArgumentError(`--priority must be one of ${PRIORITIES.join(', ')}.`);
+    await withDatabase(async (orm) => {
+      const directory = new Directory(orm);
+      const object = await directory.createObject(opts.org, opts);
+      const assignee = opts.assignee ? await directory.user(opts.assignee, opts.org) : undefined;
+      const view = await new ObjectsStore(orm).update(object.organization, object.id, {
+        defaultPriority: opts.priority as Priority | undefined, defaultCategoryId: opts.category, defaultServiceId: opts.service, defaultAssigneeId: assignee?.id,
+      });
+      const config = env();
+      print({ ...view, passport_url: passportUrl(config.publicUrl, view!.passport_token) });
+    });
   });
 
 program.command('attachments').command('sweep')

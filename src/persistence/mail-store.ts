@@ -31,6 +31,7 @@ export interface OutgoingMailContext {
   body: string | null;
   files: Array<{ filename: string; contentType: string; storageKey: string; size: number }>;
   organizationName: string;
+  organizationSlug: string;
   /** The mailbox to answer from: the one the ticket's last mail came in at, else the organization's first. */
   mailboxId: string | null;
   /** The organization's Telegram bot, to offer following the ticket there. */
@@ -180,12 +181,12 @@ export class MailStore {
   /** Everything a mail about a ticket needs, in one round trip. */
   async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
     const row = await withSql(this.orm, (sql) => sql.one<{
-      org_name: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
+      org_name: string | null; org_slug: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
       message: { author: string | null; body: string; mailId: string | null; files: Array<{ filename: string; contentType: string; storageKey: string; size: number }> | null } | null;
     }>(
       `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
-       SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name,
+       SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name, (SELECT slug FROM organizations WHERE id = $1) AS org_slug,
               (SELECT username FROM telegram_bots WHERE organization_id = $1 AND enabled ORDER BY created_at LIMIT 1) AS telegram_bot,
               (SELECT b.id FROM mailboxes b WHERE b.organization_id = $1 AND b.enabled
                 ORDER BY (SELECT max(m.created_at) FROM inbound_mails m WHERE m.mailbox_id = b.id AND m.ticket_id = (SELECT id FROM t)) DESC NULLS LAST,
@@ -213,6 +214,7 @@ export class MailStore {
       body: row?.message?.body ?? null,
       files: row?.message?.files ?? [],
       organizationName: row?.org_name ?? '',
+      organizationSlug: row?.org_slug ?? '',
       mailboxId: row?.mailbox_id ?? null,
       telegramBot: row?.telegram_bot ?? null,
     };

@@ -59,6 +59,7 @@ export class SmtpSender implements NotificationSender {
       ? await this.deps.links.createFor(n.organizationId, { kind: 'email', address }, this.deps.linkTtlMs)
       : null;
     const text = render(template, {
+      portal: `${this.deps.publicUrl}/portal?org=${encodeURIComponent(ctx.organizationSlug)}`,
       telegram: telegramOffer(locale, code ? `https://t.me/${ctx.telegramBot}?start=link_${code}` : null),
       number: String(number),
       subject: ctx.ticket?.subject ?? String(n.payload.subject ?? ''),

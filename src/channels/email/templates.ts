@@ -7,7 +7,7 @@ export type MailLocale = 'en' | 'ru' | 'de';
 
 export interface MailText { subject: string; body: string }
 
-export const TEMPLATE_VARIABLES = ['number', 'subject', 'link', 'text', 'agent', 'status', 'organization', 'telegram'] as const;
+export const TEMPLATE_VARIABLES = ['number', 'subject', 'link', 'text', 'agent', 'status', 'organization', 'telegram', 'portal'] as const;
 
 const DEFAULTS: Record<MailKind, Record<MailLocale, MailText>> = {
   portal_link: {
@@ -16,19 +16,19 @@ const DEFAULTS: Record<MailKind, Record<MailLocale, MailText>> = {
     de: { subject: 'Ihre Anfragen bei {{organization}}', body: 'Guten Tag,\n\nÜber diesen Link sehen Sie Ihre Anfragen (einmal gültig, 15 Minuten):\n{{link}}\n\nWenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail.\n\n{{organization}}' },
   },
   ticket_received: {
-    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nYour request was registered as ticket #{{number}}. We will answer as soon as we can.\nYou can follow it online: {{link}}\n{{telegram}}\nTo add something, just reply to this mail.\n\n{{organization}}' },
-    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nВаше обращение зарегистрировано под номером #{{number}}. Мы ответим как можно скорее.\nСледить за ним можно здесь: {{link}}\n{{telegram}}\nЧтобы что-то добавить, просто ответьте на это письмо.\n\n{{organization}}' },
-    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nIhre Anfrage wurde als Ticket #{{number}} erfasst. Wir antworten so bald wie möglich.\nSie können sie hier verfolgen: {{link}}\n{{telegram}}\nUm etwas zu ergänzen, antworten Sie einfach auf diese E-Mail.\n\n{{organization}}' },
+    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nYour request was registered as ticket #{{number}}. We will answer as soon as we can.\nYou can follow it online: {{link}}\n{{telegram}}\nTo add something, just reply to this mail.\n\n{{organization}}\nMy requests: {{portal}}' },
+    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nВаше обращение зарегистрировано под номером #{{number}}. Мы ответим как можно скорее.\nСледить за ним можно здесь: {{link}}\n{{telegram}}\nЧтобы что-то добавить, просто ответьте на это письмо.\n\n{{organization}}\nМои обращения: {{portal}}' },
+    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nIhre Anfrage wurde als Ticket #{{number}} erfasst. Wir antworten so bald wie möglich.\nSie können sie hier verfolgen: {{link}}\n{{telegram}}\nUm etwas zu ergänzen, antworten Sie einfach auf diese E-Mail.\n\n{{organization}}\nMeine Anfragen: {{portal}}' },
   },
   agent_replied: {
-    en: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nTicket #{{number}}: {{link}}' },
-    ru: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nОбращение #{{number}}: {{link}}' },
-    de: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nTicket #{{number}}: {{link}}' },
+    en: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nTicket #{{number}}: {{link}}\nMy requests: {{portal}}' },
+    ru: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nОбращение #{{number}}: {{link}}\nМои обращения: {{portal}}' },
+    de: { subject: '[#{{number}}] {{subject}}', body: '{{text}}\n\n-- \n{{agent}}, {{organization}}\nTicket #{{number}}: {{link}}\nMeine Anfragen: {{portal}}' },
   },
   status_changed: {
-    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nThe status of your ticket #{{number}} is now: {{status}}.\n{{link}}\n\n{{organization}}' },
-    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nСтатус вашего обращения #{{number}} изменён: {{status}}.\n{{link}}\n\n{{organization}}' },
-    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nDer Status Ihres Tickets #{{number}} ist jetzt: {{status}}.\n{{link}}\n\n{{organization}}' },
+    en: { subject: '[#{{number}}] {{subject}}', body: 'Hello,\n\nThe status of your ticket #{{number}} is now: {{status}}.\n{{link}}\n\n{{organization}}\nMy requests: {{portal}}' },
+    ru: { subject: '[#{{number}}] {{subject}}', body: 'Здравствуйте!\n\nСтатус вашего обращения #{{number}} изменён: {{status}}.\n{{link}}\n\n{{organization}}\nМои обращения: {{portal}}' },
+    de: { subject: '[#{{number}}] {{subject}}', body: 'Guten Tag,\n\nDer Status Ihres Tickets #{{number}} ist jetzt: {{status}}.\n{{link}}\n\n{{organization}}\nMeine Anfragen: {{portal}}' },
   },
 };
 
