@@ -52,6 +52,8 @@ const envSchema = z.object({
    * and kept in DATA_DIR/secret; processes on several machines must share one value.
    */
   APP_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  /** Behind a reverse proxy: take the client's address and scheme from X-Forwarded-For / -Proto. */
+  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   /** The address people reach the web app at; links in notifications start with it. */
   PUBLIC_URL: z.string().url().default('http://localhost:3000'),
   /** How long (ms) a signed link to a ticket page stays valid. */
@@ -114,6 +116,7 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly appSecret: string | undefined;
   readonly publicUrl: string;
+  readonly trustProxy: boolean;
   readonly ticketLinkTtlMs: number;
   readonly telegram: {
     readonly apiRoot: string;
@@ -177,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     appSecret: e.APP_SECRET,
     publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    trustProxy: e.TRUST_PROXY === 'true',
     ticketLinkTtlMs: e.TICKET_LINK_TTL_MS,
     telegram: Object.freeze({
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),

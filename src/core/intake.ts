@@ -1,6 +1,6 @@
 import { DomainError, forbidden } from './errors.ts';
 import type { IntakeEvent, IntakeOutcome } from './intake-event.ts';
-import { toFollowers, type NotificationPlan } from './notifications.ts';
+import type { NotificationPlan } from './notifications.ts';
 import type { IntakeContext, IntakeDecision, IntakeStore } from './ports.ts';
 import { statusAfterReporterReply } from './ticket-status.ts';
 import { identityKindOf } from './vocabulary.ts';
@@ -57,7 +57,7 @@ export function decide(event: IntakeEvent, ctx: IntakeContext): IntakeDecision {
           recipient: { reporterId: ticket.reporterId },
           preferredKind: identityKindOf(ticket.channel),
           payload: { text: event.text.slice(0, 4000) },
-        }, ...toFollowers(ticket, 'agent_replied', { text: event.text.slice(0, 4000) })];
+        }];
     return { status: ticket.status, notifications };
   }
   const notifications: NotificationPlan[] = ticket.assigneeId

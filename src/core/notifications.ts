@@ -32,7 +32,10 @@ export function routeNotification(
   return [...preferred, ...others];
 }
 
-/** The same notification for each follower of the ticket, by whatever channel reaches them. */
+/**
+ * The same notification for each follower of the ticket, by whatever channel reaches them. Followers hear that
+ * the ticket moved (status), not what was written to its reporter.
+ */
 export function toFollowers(ticket: TicketState, kind: NotificationPlan['kind'], payload: Record<string, unknown>): NotificationPlan[] {
   return (ticket.followerIds ?? [])
     .filter((id) => id !== ticket.reporterId)

@@ -82,6 +82,8 @@ export interface NotificationSender {
 export interface OutgoingNotification {
   id: string;
   organizationId: string;
+  /** The reporter it is for (null for a user): whether they are the ticket's reporter decides what a mail links to. */
+  recipientReporterId?: string | null;
   kind: string;
   ticketNumber: number | null;
   locale: string;

@@ -21,7 +21,7 @@ export interface TicketForThreading { id: string; number: number; status: string
 
 /** What a mail about a ticket needs to say and to thread: the ticket, its Message-IDs, the message it reports. */
 export interface OutgoingMailContext {
-  ticket: { id: string; number: number; subject: string } | null;
+  ticket: { id: string; number: number; subject: string; reporterId: string } | null;
   /** Message-IDs of the ticket's mails, oldest first. */
   threadIds: string[];
   /** The newest Message-ID that came from the reporter, which a reply answers. */
@@ -181,18 +181,18 @@ export class MailStore {
   /** Everything a mail about a ticket needs, in one round trip. */
   async outgoingContext(organizationId: string, ticketNumber: number | null, messageId: string | null): Promise<OutgoingMailContext> {
     const row = await withSql(this.orm, (sql) => sql.one<{
-      org_name: string | null; org_slug: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string } | null;
+      org_name: string | null; org_slug: string | null; mailbox_id: string | null; telegram_bot: string | null; ticket: { id: string; number: number; subject: string; reporterId: string } | null;
       ids: Array<{ id: string; direction: string }> | null;
       message: { author: string | null; body: string; mailId: string | null; files: Array<{ filename: string; contentType: string; storageKey: string; size: number }> | null } | null;
     }>(
-      `WITH t AS (SELECT id, number, subject FROM tickets WHERE organization_id = $1 AND number = $2::int)
+      `WITH t AS (SELECT id, number, subject, reporter_id FROM tickets WHERE organization_id = $1 AND number = $2::int)
        SELECT (SELECT name FROM organizations WHERE id = $1) AS org_name, (SELECT slug FROM organizations WHERE id = $1) AS org_slug,
               (SELECT username FROM telegram_bots WHERE organization_id = $1 AND enabled ORDER BY created_at LIMIT 1) AS telegram_bot,
               (SELECT b.id FROM mailboxes b WHERE b.organization_id = $1 AND b.enabled
                 ORDER BY (SELECT max(m.created_at) FROM inbound_mails m WHERE m.mailbox_id = b.id AND m.ticket_id = (SELECT id FROM t)) DESC NULLS LAST,
                          b.created_at
                 LIMIT 1) AS mailbox_id,
-              (SELECT json_build_object('id', t.id, 'number', t.number, 'subject', t.subject) FROM t) AS ticket,
+              (SELECT json_build_object('id', t.id, 'number', t.number, 'subject', t.subject, 'reporterId', t.reporter_id) FROM t) AS ticket,
               (SELECT json_agg(json_build_object('id', i.message_id_header, 'direction', i.direction) ORDER BY i.created_at, i.id)
                  FROM mail_thread_ids i JOIN t ON i.ticket_id = t.id) AS ids,
               (SELECT json_build_object('author', u.name, 'body', m.body, 'mailId', m.metadata->'email'->>'messageId',

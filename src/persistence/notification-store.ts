@@ -19,10 +19,10 @@ export class NotificationStore {
     return withSql(this.orm, async (sql) => {
       const n = await sql.one<{
         id: string; organization_id: string; kind: string; status: string; preferred_kind: IdentityKind | null;
-        payload: Record<string, unknown>; number: number | null; locale: string | null;
+        payload: Record<string, unknown>; number: number | null; locale: string | null; recipient_reporter_id: string | null;
         addresses: Array<{ id: string | null; kind: IdentityKind; address: string; deliverable: boolean }> | null;
       }>(
-        `SELECT n.id, n.organization_id, n.kind, n.status, n.preferred_kind, n.payload, t.number,
+        `SELECT n.id, n.organization_id, n.kind, n.status, n.preferred_kind, n.payload, t.number, n.recipient_reporter_id,
                 coalesce(r.locale, u.locale) AS locale,
                 CASE WHEN n.recipient_reporter_id IS NOT NULL THEN
                        (SELECT json_agg(json_build_object('id', i.id, 'kind', i.kind, 'address', i.address, 'deliverable', i.deliverable)
@@ -41,6 +41,7 @@ export class NotificationStore {
       return {
         id: n.id,
         organizationId: n.organization_id,
+        recipientReporterId: n.recipient_reporter_id,
         kind: n.kind,
         ticketNumber: n.number,
         locale: n.locale ?? 'en',

@@ -103,7 +103,8 @@ function toView(r: Record<string, unknown>): ObjectView {
 export interface Passport {
   id: string; organizationId: string; organizationName: string; name: string; kind: string; address: string; description: string;
   photoStorageKey: string | null; photoContentType: string | null; telegramBot: string | null;
-  open: Array<{ number: number; subject: string; status: string; createdAt: string }>;
+  /** Open requests: number, category, status and date only; subjects are the reporters' words and may name them. */
+  open: Array<{ number: number; category: string | null; status: string; createdAt: string }>;
 }
 
 export async function passportByToken(orm: MikroORM, token: string): Promise<Passport | null> {
@@ -114,15 +115,15 @@ export async function passportByToken(orm: MikroORM, token: string): Promise<Pas
               (SELECT username FROM telegram_bots b WHERE b.organization_id = o.organization_id AND b.enabled ORDER BY b.created_at LIMIT 1) AS telegram_bot
          FROM objects o JOIN organizations g ON g.id = o.organization_id WHERE o.passport_token = $1`, [token]);
     if (!o) return null;
-    const open = await sql.rows<{ number: number; subject: string; status: string; created_at: unknown }>(
-      `SELECT number, subject, status, created_at FROM tickets
-        WHERE organization_id = $1 AND object_id = $2 AND status NOT IN ('resolved', 'closed')
-        ORDER BY created_at DESC LIMIT 30`, [o.organization_id, o.id]);
+    const open = await sql.rows<{ number: number; category: string | null; status: string; created_at: unknown }>(
+      `SELECT t.number, c.name AS category, t.status, t.created_at FROM tickets t LEFT JOIN categories c ON c.id = t.category_id
+        WHERE t.organization_id = $1 AND t.object_id = $2 AND t.status NOT IN ('resolved', 'closed')
+        ORDER BY t.created_at DESC LIMIT 30`, [o.organization_id, o.id]);
     return {
       id: o.id as string, organizationId: o.organization_id as string, organizationName: o.organization_name as string,
       name: o.name as string, kind: o.kind as string, address: o.address as string, description: o.description as string,
       photoStorageKey: (o.photo_storage_key as string | null) ?? null, photoContentType: (o.photo_content_type as string | null) ?? null, telegramBot: (o.telegram_bot as string | null) ?? null,
-      open: open.map((r) => ({ number: r.number, subject: r.subject, status: r.status, createdAt: iso(r.created_at) })),
+      open: open.map((r) => ({ number: r.number, category: r.category, status: r.status, createdAt: iso(r.created_at) })),
     };
   });
 }

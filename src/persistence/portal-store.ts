@@ -71,12 +71,12 @@ export class PortalStore {
   }
 
   /** A file of a public message on one of the reporter's tickets. */
-  async attachment(organizationId: string, reporterId: string, id: string): Promise<{ filename: string; contentType: string; size: number; storageKey: string } | null> {
+  async attachment(organizationId: string, reporterId: string, id: string, onlyTicket?: number): Promise<{ filename: string; contentType: string; size: number; storageKey: string } | null> {
     const row = await withSql(this.orm, (sql) => sql.one<{ filename: string; content_type: string; size: string; storage_key: string }>(
       `SELECT a.filename, a.content_type, a.size, a.storage_key FROM attachments a
          JOIN messages m ON m.id = a.message_id AND m.visibility = 'public'
          JOIN tickets t ON t.id = a.ticket_id
-        WHERE a.id = $1 AND t.organization_id = $2 AND t.reporter_id = $3`, [id, organizationId, reporterId]));
+        WHERE a.id = $1 AND t.organization_id = $2 AND t.reporter_id = $3 AND ($4::int IS NULL OR t.number = $4)`, [id, organizationId, reporterId, onlyTicket ?? null]));
     return row ? { filename: row.filename, contentType: row.content_type, size: Number(row.size), storageKey: row.storage_key } : null;
   }
 

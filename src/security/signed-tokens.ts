@@ -18,16 +18,17 @@ export class Signer {
 }
 
 /**
- * A link to a ticket's page for someone without an account: organization, number and expiry, signed.
- * The portal checks it with `verifyTicketLink`.
+ * A link to a ticket's page for its reporter, who has no account: organization, number, the reporter it was
+ * sent to, and expiry, signed. The portal checks it with `verifyTicketLink`, and that the ticket is still that
+ * reporter's, so a link forwarded to (or meant for) someone else opens nothing more.
  */
-export function ticketLink(signer: Signer, publicUrl: string, ticket: { organizationId: string; number: number }, expiresAt: Date): string {
+export function ticketLink(signer: Signer, publicUrl: string, ticket: { organizationId: string; number: number; reporterId: string }, expiresAt: Date): string {
   const exp = Math.floor(expiresAt.getTime() / 1000);
-  const sig = signer.sign('ticket-link', `${ticket.organizationId}:${ticket.number}:${exp}`);
-  return `${publicUrl}/portal/tickets/${ticket.number}?org=${ticket.organizationId}&exp=${exp}&sig=${sig}`;
+  const sig = signer.sign('ticket-link', `${ticket.organizationId}:${ticket.number}:${ticket.reporterId}:${exp}`);
+  return `${publicUrl}/portal/tickets/${ticket.number}?org=${ticket.organizationId}&r=${ticket.reporterId}&exp=${exp}&sig=${sig}`;
 }
 
-export function verifyTicketLink(signer: Signer, q: { org: string; number: number; exp: number; sig: string }, now = new Date()): 'valid' | 'expired' | 'invalid' {
-  if (!signer.verify('ticket-link', `${q.org}:${q.number}:${q.exp}`, q.sig)) return 'invalid';
+export function verifyTicketLink(signer: Signer, q: { org: string; number: number; reporter: string; exp: number; sig: string }, now = new Date()): 'valid' | 'expired' | 'invalid' {
+  if (!signer.verify('ticket-link', `${q.org}:${q.number}:${q.reporter}:${q.exp}`, q.sig)) return 'invalid';
   return q.exp * 1000 < now.getTime() ? 'expired' : 'valid';
 }

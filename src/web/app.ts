@@ -30,6 +30,8 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   // Errors are answered by errorMiddleware; Koa's own printer would only duplicate them.
   app.silent = true;
+  // Behind a proxy the client's address (rate limits) and scheme (Secure cookies) come from its headers.
+  app.proxy = deps.config.trustProxy;
 
   app.use(async (ctx, next) => {
     const incoming = ctx.get('x-request-id');

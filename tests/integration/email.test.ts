@@ -95,7 +95,7 @@ describe('a new mail', () => {
     expect(sent.parsed.headers.get('x-auto-response-suppress')).toBe('All');
     expect(sent.parsed.messageId).toMatch(/^<n\.[0-9a-f-]+@helpdesk\.test>$/);
     expect(sent.parsed.text).toContain(`registered as ticket #${row.number}`);
-    expect(sent.parsed.text).toMatch(new RegExp(`https://help\\.example\\.org/portal/tickets/${row.number}\\?org=[^&]+&exp=\\d+&sig=[0-9a-f]{32}`));
+    expect(sent.parsed.text).toMatch(new RegExp(`https://help\\.example\\.org/portal/tickets/${row.number}\\?org=[^&]+&r=[^&]+&exp=\\d+&sig=[0-9a-f]{32}`));
     // Plus-addressing: replies go to an address that names the ticket.
     expect(sent.parsed.replyTo?.value[0]?.address).toMatch(new RegExp(`^support\\+t\\.${row.number}\\.[0-9a-f]{12}@helpdesk\\.test$`));
 

@@ -133,12 +133,13 @@ describe('secrets and signatures', () => {
   });
   it('signs ticket links that expire', () => {
     const signer = new Signer('s3cret-s3cret-s3cret');
-    const link = new URL(ticketLink(signer, 'https://help.example.org', { organizationId: 'org-1', number: 7 }, new Date('2026-12-01T00:00:00Z')));
-    const q = { org: link.searchParams.get('org')!, number: 7, exp: Number(link.searchParams.get('exp')), sig: link.searchParams.get('sig')! };
+    const link = new URL(ticketLink(signer, 'https://help.example.org', { organizationId: 'org-1', number: 7, reporterId: 'rep-1' }, new Date('2026-12-01T00:00:00Z')));
+    const q = { org: link.searchParams.get('org')!, number: 7, reporter: link.searchParams.get('r')!, exp: Number(link.searchParams.get('exp')), sig: link.searchParams.get('sig')! };
     expect(link.pathname).toBe('/portal/tickets/7');
     expect(verifyTicketLink(signer, q, new Date('2026-11-30T00:00:00Z'))).toBe('valid');
     expect(verifyTicketLink(signer, q, new Date('2026-12-02T00:00:00Z'))).toBe('expired');
     expect(verifyTicketLink(signer, { ...q, number: 8 })).toBe('invalid');
     expect(verifyTicketLink(signer, { ...q, sig: q.sig.slice(0, 10) })).toBe('invalid');
+    expect(verifyTicketLink(signer, { ...q, reporter: 'rep-2' })).toBe('invalid');
   });
 });

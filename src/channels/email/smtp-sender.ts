@@ -48,18 +48,20 @@ export class SmtpSender implements NotificationSender {
     const custom = await this.cached(`t:${n.organizationId}:${n.kind}:${locale}`, () => this.deps.store.template(n.organizationId, n.kind, locale));
     const template = custom ?? defaultTemplate(n.kind, locale);
     const number = ctx.ticket?.number ?? n.ticketNumber ?? 0;
+    const portal = `${this.deps.publicUrl}/portal?org=${encodeURIComponent(ctx.organizationSlug)}`;
+    // Only the ticket's reporter gets the link that opens it; anyone else (a follower) signs in to see theirs.
     const link = typeof n.payload.url === 'string'
       ? n.payload.url
-      : ctx.ticket
-      ? ticketLink(this.deps.signer, this.deps.publicUrl, { organizationId: n.organizationId, number }, new Date(Date.now() + this.deps.linkTtlMs))
-      : this.deps.publicUrl;
+      : ctx.ticket && n.recipientReporterId === ctx.ticket.reporterId
+      ? ticketLink(this.deps.signer, this.deps.publicUrl, { organizationId: n.organizationId, number, reporterId: ctx.ticket.reporterId }, new Date(Date.now() + this.deps.linkTtlMs))
+      : portal;
     // Where the organization has a Telegram bot, a confirmation offers it, with a one-time code that links
     // the chat to this reporter.
     const code = n.kind === 'ticket_received' && ctx.telegramBot
       ? await this.deps.links.createFor(n.organizationId, { kind: 'email', address }, this.deps.linkTtlMs)
       : null;
     const text = render(template, {
-      portal: `${this.deps.publicUrl}/portal?org=${encodeURIComponent(ctx.organizationSlug)}`,
+      portal,
       telegram: telegramOffer(locale, code ? `https://t.me/${ctx.telegramBot}?start=link_${code}` : null),
       number: String(number),
       subject: ctx.ticket?.subject ?? String(n.payload.subject ?? ''),

@@ -32,12 +32,8 @@ export function visitorId(ctx: Context): string {
   return id;
 }
 
-/**
- * Whether the visitor reached us over HTTPS (directly, or through a proxy that says so): cookies are then
- * marked Secure. Koa refuses Secure cookies on a plain connection unless told the proxy terminated TLS.
- */
+/** Whether the visitor reached us over HTTPS (directly, or through a trusted proxy): cookies are then Secure. */
 export function overHttps(ctx: Context): boolean {
-  const https = ctx.secure || ctx.get('x-forwarded-proto').split(',')[0]?.trim() === 'https';
-  if (https) (ctx.cookies as unknown as { secure: boolean }).secure = true;
-  return https;
+  // ctx.secure follows X-Forwarded-Proto when TRUST_PROXY is set.
+  return ctx.secure;
 }

@@ -4,10 +4,10 @@ export type PageLocale = 'en' | 'ru' | 'de';
 export const PAGE_LOCALES: readonly PageLocale[] = ['en', 'ru', 'de'];
 
 /** The page's language: ?lang= (remembered in a cookie), else the cookie, else the browser's Accept-Language. */
-export function pageLocale(ctx: Context): PageLocale {
+export function pageLocale(ctx: Context, opts: { remember?: boolean } = {}): PageLocale {
   const asked = String(ctx.query.lang ?? '');
   if ((PAGE_LOCALES as readonly string[]).includes(asked)) {
-    ctx.cookies.set('lang', asked, { httpOnly: true, sameSite: 'lax', maxAge: 365 * 24 * 3600 * 1000, overwrite: true });
+    if (opts.remember !== false) ctx.cookies.set('lang', asked, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 365 * 24 * 3600 * 1000, overwrite: true });
     return asked as PageLocale;
   }
   const saved = ctx.cookies.get('lang');
@@ -33,6 +33,9 @@ const T = {
   mailSent: { en: 'We sent a confirmation with a link to follow it to {email}.', ru: 'Мы отправили подтверждение со ссылкой на {email}.', de: 'Wir haben eine Bestätigung mit Link an {email} geschickt.' },
   telegramGo: { en: 'Open the bot in Telegram and describe the problem there:', ru: 'Откройте бота в Telegram и опишите проблему там:', de: 'Öffnen Sie den Bot in Telegram und beschreiben Sie das Problem dort:' },
   back: { en: 'Back to the object', ru: 'Назад к объекту', de: 'Zurück zum Objekt' },
+  noForm: { en: 'This form does not exist (any more).', ru: 'Этой формы нет (больше нет).', de: 'Dieses Formular gibt es nicht (mehr).' },
+  tooBig: { en: 'A file is too large, or there are too many. Please send fewer or smaller files.', ru: 'Файл слишком большой или файлов слишком много. Отправьте меньше или меньшие файлы.', de: 'Eine Datei ist zu groß oder es sind zu viele. Bitte weniger oder kleinere Dateien senden.' },
+  continueSignIn: { en: 'Continue to your requests', ru: 'Перейти к обращениям', de: 'Weiter zu Ihren Anfragen' },
   notFound: { en: 'This code does not belong to any object. Check the sticker, or ask the staff.', ru: 'Этот код не относится ни к одному объекту. Проверьте наклейку или обратитесь к персоналу.', de: 'Dieser Code gehört zu keinem Objekt. Prüfen Sie den Aufkleber oder fragen Sie das Personal.' },
   needText: { en: 'Please describe the problem, or add a photo.', ru: 'Опишите проблему или добавьте фото.', de: 'Bitte beschreiben Sie das Problem oder fügen Sie ein Foto hinzu.' },
   needEmail: { en: 'Please enter a valid email address, or choose another way.', ru: 'Введите правильный email или выберите другой способ.', de: 'Bitte geben Sie eine gültige E-Mail-Adresse ein oder wählen Sie einen anderen Weg.' },

@@ -11,6 +11,8 @@ import { Followers } from '../../persistence/followers.ts';
 import { Signer } from '../../security/signed-tokens.ts';
 import type { IntakeProducer } from '../../workers/intake-producer.ts';
 import { readPayload } from '../body.ts';
+import { HttpError } from '../http-error.ts';
+import { DomainError } from '../../core/errors.ts';
 import { csrfToken, csrfValid, visitorId } from './csrf.ts';
 import { formFields } from './form.ts';
 import { html, type Html } from './html.ts';
@@ -62,7 +64,7 @@ export function passportRoutes(deps: PassportDeps): Router {
       <a class="button" href="${base}/report">${t(locale, 'report')}</a>
       <h2>${t(locale, 'openRequests')}</h2>
       <div class="card">${p.open.length === 0 ? html`<p class="muted">${t(locale, 'noOpen')}</p>` : html`<ul class="tickets">${p.open.map((o) => html`
-        <li><strong>#${o.number}</strong> ${o.subject.length > 80 ? `${Array.from(o.subject).slice(0, 80).join('')}…` : o.subject}
+        <li><strong>#${o.number}</strong>${o.category ? html` ${o.category}` : ''}
         <br><span class="badge">${statusLabel(locale, o.status)}</span> <span class="muted">${new Date(o.createdAt).toLocaleDateString(locale)}</span>
         · <a href="${base}/same/${o.number}">${t(locale, 'sameProblem')}</a></li>`)}</ul>`}</div>
       <p class="muted">${p.organizationName}</p>`).value;
@@ -126,7 +128,14 @@ export function passportRoutes(deps: PassportDeps): Router {
     };
     if (!(await withinLimit(deps, `ip:${ctx.ip}`))) return again(429, t(locale, 'tooMany'));
     if (!ctx.is('multipart/form-data')) return again(415, t(locale, 'expired'));
-    const { fields, files } = await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: 10 });
+    let payload: Awaited<ReturnType<typeof readPayload>>;
+    try {
+      payload = await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: 10 });
+    } catch (err) {
+      if (!(err instanceof HttpError) && !(err instanceof DomainError)) throw err;
+      return again(413, t(locale, 'tooBig'));
+    }
+    const { fields, files } = payload;
     const text = String(fields.text ?? '').trim().slice(0, 10_000);
     const email = String(fields.email ?? '').trim();
     const contact = fields.contact === 'none' ? 'none' : 'email';

@@ -16,6 +16,7 @@ import { enqueueNotifications } from '../../workers/notify-producer.ts';
 import type { NotifyJobData } from '../../workers/queues.ts';
 import { contentDisposition } from '../routes/attachments.ts';
 import { readPayload } from '../body.ts';
+import { HttpError } from '../http-error.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
 import { formFields } from './form.ts';
 import { html, type Html } from './html.ts';
@@ -99,19 +100,38 @@ export function portalRoutes(deps: PortalDeps): Router {
       ctx.body = page(ctx, locale, t(locale, 'signIn'), html`<div class="card"><p>${t(locale, 'linkSent')}</p></div>`).value;
     };
     if (!z.string().email().safeParse(email).success || !(await withinLimit(deps, `portal:${ctx.ip}`)) || !(await withinLimit(deps, `portal:${email}`))) return answer();
-    const reporter = await store.reporterByEmail(org.id, email);
-    if (!reporter || (ticket !== undefined && (await store.reporterOfTicket(org.id, ticket)) !== reporter)) return answer();
-    const token = randomBytes(24).toString('base64url');
-    await deps.redis.set(linkKey(token), JSON.stringify({ org: org.id, reporter, ticket }), 'EX', LINK_TTL_SECONDS);
-    const id = await store.linkNotification(org.id, reporter, `${deps.config.publicUrl}/portal/auth?token=${token}`, locale);
-    await enqueueNotifications(deps.notifyQueue, deps.config, [id]);
+    // Answered before the address is even looked up, so that timing tells nothing either.
     answer();
+    void (async () => {
+      const reporter = await store.reporterByEmail(org.id, email);
+      if (!reporter || (ticket !== undefined && (await store.reporterOfTicket(org.id, ticket)) !== reporter)) return;
+      const token = randomBytes(24).toString('base64url');
+      await deps.redis.set(linkKey(token), JSON.stringify({ org: org.id, reporter, ticket }), 'EX', LINK_TTL_SECONDS);
+      const id = await store.linkNotification(org.id, reporter, `${deps.config.publicUrl}/portal/auth?token=${token}`, locale);
+      await enqueueNotifications(deps.notifyQueue, deps.config, [id]);
+    })().catch(() => undefined);
   });
 
+  // Opening the link only shows a button: mail scanners that follow links must not spend it.
   router.get('/portal/auth', async (ctx) => {
     const locale = pageLocale(ctx);
     const token = String(ctx.query.token ?? '');
-    const raw = /^[\w-]{20,64}$/.test(token) ? await deps.redis.getdel(linkKey(token)) : null;
+    pageHeaders(ctx);
+    if (!/^[\w-]{20,64}$/.test(token) || !(await deps.redis.exists(linkKey(token)))) {
+      ctx.status = 410;
+      ctx.body = page(ctx, locale, t(locale, 'signIn'), signInForm(ctx, locale, '', t(locale, 'linkInvalid'))).value;
+      return;
+    }
+    ctx.body = page(ctx, locale, t(locale, 'signIn'), html`<form method="post" action="/portal/auth" class="card">
+      <input type="hidden" name="csrf" value="${csrfToken(ctx, signer)}"><input type="hidden" name="token" value="${token}">
+      <button type="submit">${t(locale, 'continueSignIn')}</button></form>`).value;
+  });
+
+  router.post('/portal/auth', async (ctx) => {
+    const locale = pageLocale(ctx);
+    const form = await formFields(ctx);
+    const token = String(form.token ?? '');
+    const raw = csrfValid(ctx, signer, form.csrf) && /^[\w-]{20,64}$/.test(token) ? await deps.redis.getdel(linkKey(token)) : null;
     if (!raw) {
       pageHeaders(ctx);
       ctx.status = 410;
@@ -124,7 +144,9 @@ export function portalRoutes(deps: PortalDeps): Router {
   });
 
   router.post('/portal/logout', async (ctx) => {
-    endSession(ctx);
+    const form = await formFields(ctx);
+    if (csrfValid(ctx, signer, form.csrf)) endSession(ctx);
+    ctx.status = 303;
     ctx.redirect('/portal');
   });
 
@@ -133,8 +155,10 @@ export function portalRoutes(deps: PortalDeps): Router {
     const q = ctx.query;
     if (typeof q.sig === 'string' && typeof q.org === 'string') {
       // A link from a mail: signed for this organization and ticket, until its expiry.
-      const verdict = verifyTicketLink(signer, { org: q.org, number, exp: Number(q.exp), sig: q.sig });
-      const reporter = verdict === 'valid' ? await store.reporterOfTicket(q.org, number) : null;
+      const verdict = verifyTicketLink(signer, { org: q.org, number, reporter: String(q.r ?? ''), exp: Number(q.exp), sig: q.sig });
+      const owner = verdict === 'valid' ? await store.reporterOfTicket(q.org, number) : null;
+      // The link was sent to this reporter, and the ticket is still theirs.
+      const reporter = owner && owner === q.r ? owner : null;
       if (reporter) {
         const current = readSession(ctx, signer);
         if (!(current && current.org === q.org && current.reporter === reporter && current.ticket === undefined)) {
@@ -203,9 +227,18 @@ export function portalRoutes(deps: PortalDeps): Router {
       const number = Number(ctx.params.number);
       const s = Number.isSafeInteger(number) ? await sessionFor(ctx, locale, number) : null;
       if (!s) return;
-      const payload = ctx.is('multipart/form-data')
-        ? await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: deps.config.attachmentMaxFiles })
-        : { fields: await formFields(ctx), files: [] };
+      let payload: Awaited<ReturnType<typeof readPayload>>;
+      try {
+        payload = ctx.is('multipart/form-data')
+          ? await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: deps.config.attachmentMaxFiles })
+          : { fields: await formFields(ctx), files: [] };
+      } catch (err) {
+        if (!(err instanceof HttpError) && !(err instanceof DomainError)) throw err;
+        pageHeaders(ctx);
+        ctx.status = 413;
+        ctx.body = page(ctx, locale, '413', html`<p class="card">${t(locale, 'tooBig')}</p><a class="button secondary" href="/portal/tickets/${number}">←</a>`).value;
+        return;
+      }
       if (!csrfValid(ctx, signer, payload.fields.csrf)) {
         pageHeaders(ctx);
         ctx.status = 403;
@@ -248,7 +281,7 @@ export function portalRoutes(deps: PortalDeps): Router {
   router.get('/portal/files/:id', async (ctx) => {
     const s = readSession(ctx, signer);
     const id = String(ctx.params.id);
-    const file = s && z.string().uuid().safeParse(id).success ? await store.attachment(s.org, s.reporter, id) : null;
+    const file = s && z.string().uuid().safeParse(id).success ? await store.attachment(s.org, s.reporter, id, s.ticket) : null;
     if (!file) {
       ctx.status = 404;
       ctx.body = 'Not found';
@@ -259,6 +292,7 @@ export function portalRoutes(deps: PortalDeps): Router {
     ctx.set('Content-Disposition', contentDisposition(file.filename));
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
+    ctx.set('Cache-Control', 'private, no-store');
     ctx.body = await deps.storage.open(file.storageKey);
   });
   return router;

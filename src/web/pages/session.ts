@@ -32,5 +32,5 @@ export function writeSession(ctx: Context, signer: Signer, s: Omit<PortalSession
 }
 
 export function endSession(ctx: Context): void {
-  ctx.cookies.set(COOKIE, '', { httpOnly: true, sameSite: 'lax', maxAge: 0, overwrite: true });
+  ctx.cookies.set(COOKIE, '', { httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 0, overwrite: true });
 }

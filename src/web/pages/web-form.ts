@@ -11,6 +11,8 @@ import { WebForms, type WebFormConfig } from '../../persistence/web-forms.ts';
 import { Signer } from '../../security/signed-tokens.ts';
 import type { IntakeProducer } from '../../workers/intake-producer.ts';
 import { readPayload } from '../body.ts';
+import { HttpError } from '../http-error.ts';
+import { DomainError } from '../../core/errors.ts';
 import { html } from './html.ts';
 import { pageLocale, t, type PageLocale } from './i18n.ts';
 import { page } from './layout.ts';
@@ -89,24 +91,24 @@ export function webFormRoutes(deps: WebFormDeps): Router {
   });
 
   router.get('/f/:token', async (ctx) => {
-    const locale = pageLocale(ctx);
+    const locale = pageLocale(ctx, { remember: false });
     const form = await forms.byToken(String(ctx.params.token));
     headers(ctx);
     if (!form) {
       ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notFound')}</p>`).value;
+      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'noForm')}</p>`).value;
       return;
     }
     ctx.body = await render(ctx, locale, form);
   });
 
   router.post('/f/:token', async (ctx) => {
-    const locale = pageLocale(ctx);
+    const locale = pageLocale(ctx, { remember: false });
     const form = await forms.byToken(String(ctx.params.token));
     headers(ctx);
     if (!form) {
       ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notFound')}</p>`).value;
+      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'noForm')}</p>`).value;
       return;
     }
     if (!ctx.is('multipart/form-data')) {
@@ -114,7 +116,22 @@ export function webFormRoutes(deps: WebFormDeps): Router {
       ctx.body = await render(ctx, locale, form, {}, t(locale, 'expired'));
       return;
     }
-    const { fields, files } = await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: form.fields.includes('files') ? 10 : 0 });
+    // Counted before the body is read, so that a flood of uploads is refused before it is stored.
+    if (!(await withinLimit(deps, `ip:${ctx.ip}`))) {
+      ctx.status = 429;
+      ctx.body = await render(ctx, locale, form, {}, t(locale, 'tooMany'));
+      return;
+    }
+    let payload: Awaited<ReturnType<typeof readPayload>>;
+    try {
+      payload = await readPayload(ctx, deps.storage, { maxBytes: deps.config.attachmentMaxBytes, maxFiles: form.fields.includes('files') ? 10 : 0 });
+    } catch (err) {
+      if (!(err instanceof HttpError) && !(err instanceof DomainError)) throw err;
+      ctx.status = 413;
+      ctx.body = await render(ctx, locale, form, {}, t(locale, 'tooBig'));
+      return;
+    }
+    const { fields, files } = payload;
     const field = (k: string) => String(fields[k] ?? '').trim();
     const values = { name: field('name'), email: field('email'), phone: field('phone'), object: field('object'), kind: field('kind'), text: field('text') };
     const again = async (status: number, error: string) => {
@@ -127,7 +144,6 @@ export function webFormRoutes(deps: WebFormDeps): Router {
       ctx.body = page(ctx, locale, form.title, html`<div class="card"><p>${t(locale, 'thanksLater')}</p></div>`).value;
       return;
     }
-    if (!(await withinLimit(deps, `ip:${ctx.ip}`))) return again(429, t(locale, 'tooMany'));
     const photos = files.filter((f) => f.size > 0);
     if (!values.text && photos.length === 0) return again(422, t(locale, 'needText'));
     if (values.email && !z.string().email().max(320).safeParse(values.email).success) return again(422, t(locale, 'needEmail'));
