@@ -10,6 +10,7 @@ import { SecretBox } from '../../security/secret-box.ts';
 import { Signer } from '../../security/signed-tokens.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
 import type { IntakeEventInput } from '../../core/intake-event.ts';
+import { every } from '../../workers/every.ts';
 import { Lease } from '../../workers/lease.ts';
 import type { NotificationSenders } from '../../workers/notification-senders.ts';
 import { baseAddress } from './automatic.ts';
@@ -107,17 +108,12 @@ export async function startEmailChannel(deps: EmailChannelDeps): Promise<EmailCh
     return reader;
   };
   let stopped = false;
-  let refreshing: Promise<void> = refresh().catch((err) => log.warn({ err: String(err) }, 'could not read the mailbox list'));
-  const timer = setInterval(() => {
-    refreshing = refreshing.then(() => (stopped ? undefined : refresh())).catch((err) => log.warn({ err: String(err) }, 'could not read the mailbox list'));
-  }, Math.min(deps.refreshMs ?? 10_000, LEASE_MS / 3));
-  timer.unref();
+  const schedule = every(Math.min(deps.refreshMs ?? 10_000, LEASE_MS / 3), refresh, log, 'read the mailbox list');
 
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
-      await refreshing;
+      await schedule.stop();
       for (const id of [...readers.keys()]) retire(id, 'shutting down');
       await Promise.all([...stopping]);
       sender.close();

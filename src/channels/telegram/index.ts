@@ -12,6 +12,7 @@ import { ReporterLinks } from '../../persistence/reporter-links.ts';
 import { TelegramStore, type BotConfig } from '../../persistence/telegram-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
+import { every } from '../../workers/every.ts';
 import { Lease } from '../../workers/lease.ts';
 import type { NotificationSenders } from '../../workers/notification-senders.ts';
 import { ALLOWED_UPDATES, BotPoller } from './poller.ts';
@@ -116,17 +117,12 @@ export async function startTelegramChannel(deps: TelegramChannelDeps): Promise<T
     log.info({ bot: bot.username, mode: bot.mode }, 'bot connected');
   };
 
-  let refreshing: Promise<void> = refresh().catch((err) => log.warn({ err: String(err) }, 'could not read the bot list'));
-  const timer = setInterval(() => {
-    refreshing = refreshing.then(() => (stopped ? undefined : refresh())).catch((err) => log.warn({ err: String(err) }, 'could not read the bot list'));
-  }, Math.min(deps.refreshMs ?? 10_000, LEASE_MS / 3));
-  timer.unref();
+  const schedule = every(Math.min(deps.refreshMs ?? 10_000, LEASE_MS / 3), refresh, log, 'read the bot list');
 
   return {
     async stop() {
       stopped = true;
-      clearInterval(timer);
-      await refreshing;
+      await schedule.stop();
       await Promise.all([...pollers.keys()].map(stopPoller));
       await worker.close();
     },

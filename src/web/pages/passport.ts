@@ -196,6 +196,10 @@ export function passportRoutes(deps: PassportDeps): Router {
         <p><button type="submit">${t(locale, 'send')}</button></p>
       </form>`);
   };
+  const notOpen = (ctx: Context, locale: PageLocale) => {
+    ctx.status = 404;
+    ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notYours', { number: String(ctx.params.number) })}</p>`).value;
+  };
   const openNumber = (p: Passport, raw: unknown) => {
     const n = Number(raw);
     return p.open.some((o) => o.number === n) ? n : null;
@@ -206,11 +210,7 @@ export function passportRoutes(deps: PassportDeps): Router {
     if (!p) return;
     pageHeaders(ctx);
     const number = openNumber(p, ctx.params.number);
-    if (number === null) {
-      ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notYours', { number: String(ctx.params.number) })}</p>`).value;
-      return;
-    }
+    if (number === null) return notOpen(ctx, locale);
     ctx.body = sameForm(ctx, locale, p, number).value;
   });
   router.post('/o/:token/same/:number', async (ctx) => {
@@ -219,11 +219,7 @@ export function passportRoutes(deps: PassportDeps): Router {
     if (!p) return;
     pageHeaders(ctx);
     const number = openNumber(p, ctx.params.number);
-    if (number === null) {
-      ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'notYours', { number: String(ctx.params.number) })}</p>`).value;
-      return;
-    }
+    if (number === null) return notOpen(ctx, locale);
     const form = await formFields(ctx);
     if (!csrfValid(ctx, signer, form.csrf)) {
       ctx.status = 403;

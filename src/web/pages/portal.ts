@@ -14,7 +14,7 @@ import { Signer, verifyTicketLink } from '../../security/signed-tokens.ts';
 import type { IntakeProducer } from '../../workers/intake-producer.ts';
 import { enqueueNotifications } from '../../workers/notify-producer.ts';
 import type { NotifyJobData } from '../../workers/queues.ts';
-import { contentDisposition } from '../routes/attachments.ts';
+import { sendDownload } from '../routes/attachments.ts';
 import { readPayload } from '../body.ts';
 import { HttpError } from '../http-error.ts';
 import { csrfToken, csrfValid } from './csrf.ts';
@@ -287,13 +287,7 @@ export function portalRoutes(deps: PortalDeps): Router {
       ctx.body = 'Not found';
       return;
     }
-    ctx.set('Content-Type', file.contentType);
-    ctx.set('Content-Length', String(file.size));
-    ctx.set('Content-Disposition', contentDisposition(file.filename));
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-    ctx.set('Cache-Control', 'private, no-store');
-    ctx.body = await deps.storage.open(file.storageKey);
+    await sendDownload(ctx, file, deps.storage);
   });
   return router;
 }

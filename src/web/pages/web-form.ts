@@ -40,6 +40,10 @@ export function webFormRoutes(deps: WebFormDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'text/html; charset=utf-8';
   };
+  const noForm = (ctx: Context, locale: PageLocale) => {
+    ctx.status = 404;
+    ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'noForm')}</p>`).value;
+  };
   const formToken = (form: WebFormConfig) => {
     const issued = Date.now();
     const nonce = randomBytes(12).toString('hex');
@@ -94,11 +98,7 @@ export function webFormRoutes(deps: WebFormDeps): Router {
     const locale = pageLocale(ctx, { remember: false });
     const form = await forms.byToken(String(ctx.params.token));
     headers(ctx);
-    if (!form) {
-      ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'noForm')}</p>`).value;
-      return;
-    }
+    if (!form) return noForm(ctx, locale);
     ctx.body = await render(ctx, locale, form);
   });
 
@@ -106,11 +106,7 @@ export function webFormRoutes(deps: WebFormDeps): Router {
     const locale = pageLocale(ctx, { remember: false });
     const form = await forms.byToken(String(ctx.params.token));
     headers(ctx);
-    if (!form) {
-      ctx.status = 404;
-      ctx.body = page(ctx, locale, '404', html`<p class="card">${t(locale, 'noForm')}</p>`).value;
-      return;
-    }
+    if (!form) return noForm(ctx, locale);
     if (!ctx.is('multipart/form-data')) {
       ctx.status = 415;
       ctx.body = await render(ctx, locale, form, {}, t(locale, 'expired'));

@@ -1,4 +1,6 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AttachmentStorage } from '../../core/ports.ts';
 import { z } from 'zod';
 import type { ApiCaller } from '../../channels/api/inbound.ts';
 import { validate } from '../body.ts';
@@ -13,15 +15,23 @@ export function attachmentRoutes(deps: ApiDeps): Router {
     const id = validate(z.string().uuid('must be an attachment id'), ctx.params.id, 'id');
     const file = await deps.queries.attachment(caller, id);
     if (!file) throw new HttpError(404, 'not_found', 'No such attachment.');
-    ctx.set('Content-Type', file.contentType);
-    ctx.set('Content-Length', String(file.size));
-    ctx.set('Content-Disposition', contentDisposition(file.filename));
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'private, max-age=0');
-    ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
-    ctx.body = await deps.storage.open(file.storageKey);
+    await sendDownload(ctx, file, deps.storage);
   });
   return router;
+}
+
+/**
+ * A stored file as a download: its sniffed type, nosniff and a sandbox CSP, so that no upload ever runs as a
+ * page; never cached by shared caches.
+ */
+export async function sendDownload(ctx: Context, file: { filename: string; contentType: string; size: number; storageKey: string }, storage: AttachmentStorage): Promise<void> {
+  ctx.set('Content-Type', file.contentType);
+  ctx.set('Content-Length', String(file.size));
+  ctx.set('Content-Disposition', contentDisposition(file.filename));
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Cache-Control', 'private, no-store');
+  ctx.set('Content-Security-Policy', "default-src 'none'; sandbox");
+  ctx.body = await storage.open(file.storageKey);
 }
 
 /** RFC 6266: an ASCII fallback plus the UTF-8 name (RFC 5987), so Cyrillic names survive. */
