@@ -107,7 +107,7 @@ export interface Passport {
   open: Array<{ number: number; category: string | null; status: string; createdAt: string }>;
 }
 
-export async function passportByToken(orm: MikroORM, token: string): Promise<Passport | null> {
+export async function passportByToken(orm: MikroORM, token: string, opts: { withOpen?: boolean } = {}): Promise<Passport | null> {
   if (!/^[0-9a-f]{16,64}$/.test(token)) return null;
   return withSql(orm, async (sql) => {
     const o = await sql.one<Record<string, unknown>>(
@@ -115,7 +115,7 @@ export async function passportByToken(orm: MikroORM, token: string): Promise<Pas
               (SELECT username FROM telegram_bots b WHERE b.organization_id = o.organization_id AND b.enabled ORDER BY b.created_at LIMIT 1) AS telegram_bot
          FROM objects o JOIN organizations g ON g.id = o.organization_id WHERE o.passport_token = $1`, [token]);
     if (!o) return null;
-    const open = await sql.rows<{ number: number; category: string | null; status: string; created_at: unknown }>(
+    const open = opts.withOpen === false ? [] : await sql.rows<{ number: number; category: string | null; status: string; created_at: unknown }>(
       `SELECT t.number, c.name AS category, t.status, t.created_at FROM tickets t LEFT JOIN categories c ON c.id = t.category_id
         WHERE t.organization_id = $1 AND t.object_id = $2 AND t.status NOT IN ('resolved', 'closed')
         ORDER BY t.created_at DESC LIMIT 30`, [o.organization_id, o.id]);

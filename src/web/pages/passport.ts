@@ -40,8 +40,8 @@ export function passportRoutes(deps: PassportDeps): Router {
   const router = new Router();
   const signer = new Signer(deps.secret);
 
-  const load = async (ctx: Context, locale: PageLocale): Promise<Passport | null> => {
-    const p = await passportByToken(deps.orm, String(ctx.params.token));
+  const load = async (ctx: Context, locale: PageLocale, withOpen = true): Promise<Passport | null> => {
+    const p = await passportByToken(deps.orm, String(ctx.params.token), { withOpen });
     if (!p) {
       pageHeaders(ctx);
       ctx.status = 404;
@@ -71,7 +71,7 @@ export function passportRoutes(deps: PassportDeps): Router {
   });
 
   router.get('/o/:token/photo', async (ctx) => {
-    const p = await passportByToken(deps.orm, String(ctx.params.token));
+    const p = await passportByToken(deps.orm, String(ctx.params.token), { withOpen: false });
     if (!p?.photoStorageKey) {
       ctx.status = 404;
       return;
@@ -111,7 +111,7 @@ export function passportRoutes(deps: PassportDeps): Router {
 
   router.get('/o/:token/report', async (ctx) => {
     const locale = pageLocale(ctx);
-    const p = await load(ctx, locale);
+    const p = await load(ctx, locale, false);
     if (!p) return;
     pageHeaders(ctx);
     ctx.body = form(ctx, locale, p, {}).value;
@@ -119,7 +119,8 @@ export function passportRoutes(deps: PassportDeps): Router {
 
   router.post('/o/:token/report', async (ctx) => {
     const locale = pageLocale(ctx);
-    const p = await load(ctx, locale);
+    // The report needs the object, not its list of open requests.
+    const p = await load(ctx, locale, false);
     if (!p) return;
     pageHeaders(ctx);
     const again = (status: number, error: string, values: Record<string, string | undefined> = {}) => {
