@@ -1,4 +1,5 @@
 import { EntitySchema } from '@mikro-orm/core';
+import { channelEntities } from './channel-entities.ts';
 
 /*
  * The database schema, as MikroORM mappings. Relations are mapped to their primary key (`mapToPk`) so that
@@ -329,176 +330,6 @@ export const NotificationSchema = new EntitySchema<Notification>({
   },
 });
 
-/** A mailbox an organization receives requests at (IMAP) and answers from (SMTP). Passwords are encrypted. */
-export interface Mailbox {
-  id: string; organization: string; address: string; imapUrl: string; smtpUrl: string; plusAddressing: boolean;
-  enabled: boolean; uidValidity: string | null; lastUid: number; lastError: string | null; lastSyncAt: Date | null;
-  createdAt: Date;
-}
-export const MailboxSchema = new EntitySchema<Mailbox>({
-  name: 'Mailbox',
-  tableName: 'mailboxes',
-  properties: {
-    id: uuid,
-    organization: org,
-    address: { type: 'string', length: 320, unique: true },
-    // Connection URLs with the password encrypted in place (see secret-box.ts).
-    imapUrl: { type: 'text' },
-    smtpUrl: { type: 'text' },
-    plusAddressing: { type: 'boolean', default: false },
-    enabled: { type: 'boolean', default: true },
-    // The IMAP checkpoint: messages up to lastUid of this UIDVALIDITY have been taken.
-    uidValidity: { type: 'string', length: 20, nullable: true },
-    lastUid: { type: 'bigint', mapToType: 'number', default: 0 } as never,
-    lastError: { type: 'text', nullable: true },
-    lastSyncAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
-    createdAt,
-  },
-});
-
-/**
- * Every mail taken from a mailbox and what became of it: a ticket, a message, or why not (automatic mail,
- * bounce, held by the sender limit, failed to parse). One row per Message-ID and organization.
- */
-export interface InboundMail {
-  id: string; organization: string; mailbox: string | null; messageIdHeader: string; fromAddress: string;
-  subject: string; status: string; reason: string | null; threadRule: string | null; ticket: string | null;
-  rawStorageKey: string | null; createdAt: Date;
-}
-export const InboundMailSchema = new EntitySchema<InboundMail>({
-  name: 'InboundMail',
-  tableName: 'inbound_mails',
-  uniques: [{ properties: ['organization', 'messageIdHeader'] }],
-  indexes: [{ properties: ['organization', 'fromAddress', 'createdAt'] }, { properties: ['organization', 'status', 'createdAt'] }],
-  properties: {
-    id: uuid,
-    organization: org,
-    mailbox: { kind: 'm:1', entity: 'Mailbox', mapToPk: true, nullable: true, deleteRule: 'set null' },
-    messageIdHeader: { type: 'string', length: 998 },
-    fromAddress: { type: 'string', length: 320 },
-    subject: { type: 'text', default: '' },
-    // ticket | message | automatic | bounce | held | failed
-    status: { type: 'string', length: 20 },
-    reason: { type: 'text', nullable: true },
-    threadRule: { type: 'string', length: 40, nullable: true },
-    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, nullable: true, deleteRule: 'set null' },
-    rawStorageKey: { type: 'string', length: 200, nullable: true },
-    createdAt,
-  },
-});
-
-/** The Message-IDs of a ticket's mails, received and sent, which replies name in In-Reply-To/References. */
-export interface MailThreadId {
-  id: string; organization: string; messageIdHeader: string; ticket: string; direction: string; createdAt: Date;
-}
-export const MailThreadIdSchema = new EntitySchema<MailThreadId>({
-  name: 'MailThreadId',
-  tableName: 'mail_thread_ids',
-  uniques: [{ properties: ['organization', 'messageIdHeader'] }],
-  properties: {
-    id: uuid,
-    organization: org,
-    messageIdHeader: { type: 'string', length: 998 },
-    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade', index: true },
-    direction: { type: 'string', length: 3 },
-    createdAt,
-  },
-});
-
-/** An organization's own wording of a notification, replacing the built-in text for one language. */
-export interface MessageTemplate {
-  id: string; organization: string; kind: string; locale: string; subject: string; body: string; createdAt: Date;
-}
-export const MessageTemplateSchema = new EntitySchema<MessageTemplate>({
-  name: 'MessageTemplate',
-  tableName: 'message_templates',
-  uniques: [{ properties: ['organization', 'kind', 'locale'] }],
-  properties: {
-    id: uuid,
-    organization: org,
-    kind: { type: 'string', length: 40 },
-    locale: { type: 'string', length: 5 },
-    subject: { type: 'text' },
-    body: { type: 'text' },
-    createdAt,
-  },
-});
-
-/** A Telegram bot of an organization. The token is sealed like mailbox passwords. */
-export interface TelegramBot {
-  id: string; organization: string; botId: string; username: string; token: string; webhookSecret: string;
-  mode: string; updateOffset: string; enabled: boolean; lastError: string | null; createdAt: Date;
-}
-export const TelegramBotSchema = new EntitySchema<TelegramBot>({
-  name: 'TelegramBot',
-  tableName: 'telegram_bots',
-  properties: {
-    id: uuid,
-    organization: org,
-    // Telegram's id of the bot (the number before the colon of its token).
-    botId: { type: 'bigint', unique: true },
-    username: { type: 'string', length: 64 },
-    token: { type: 'text' },
-    // What Telegram must send in X-Telegram-Bot-Api-Secret-Token with every webhook call.
-    webhookSecret: { type: 'string', length: 64 },
-    // webhook | polling
-    mode: { type: 'string', length: 10 },
-    // Long polling: the next update_id to ask for.
-    updateOffset: { type: 'bigint', default: 0 },
-    enabled: { type: 'boolean', default: true },
-    lastError: { type: 'text', nullable: true },
-    createdAt,
-  },
-});
-
-/**
- * Telegram messages that belong to a ticket, in and out: a reporter's reply to one of them names the ticket,
- * an edit finds the message it changes, and answers are sent as replies to the bot's last message.
- */
-export interface TelegramMessage {
-  id: string; organization: string; bot: string; chatId: string; telegramMessageId: number; ticket: string;
-  message: string | null; direction: string; createdAt: Date;
-}
-export const TelegramMessageSchema = new EntitySchema<TelegramMessage>({
-  name: 'TelegramMessage',
-  tableName: 'telegram_messages',
-  uniques: [{ properties: ['bot', 'chatId', 'telegramMessageId'] }],
-  indexes: [{ properties: ['ticket', 'createdAt'] }],
-  properties: {
-    id: uuid,
-    organization: org,
-    bot: { kind: 'm:1', entity: 'TelegramBot', mapToPk: true, deleteRule: 'cascade' },
-    chatId: { type: 'bigint' },
-    telegramMessageId: { type: 'bigint', mapToType: 'number' } as never,
-    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade' },
-    // Our message it carried (an inbound message), so that an edit in Telegram changes it.
-    message: { kind: 'm:1', entity: 'Message', mapToPk: true, nullable: true, deleteRule: 'set null' },
-    direction: { type: 'string', length: 3 },
-    createdAt,
-  },
-});
-
-/**
- * One-time codes that link a chat (Telegram, later others) to a reporter who exists on another channel, so
- * one person stays one reporter. Only the code's hash is kept.
- */
-export interface ReporterLinkCode {
-  id: string; organization: string; reporter: string; codeHash: string; expiresAt: Date; usedAt: Date | null; createdAt: Date;
-}
-export const ReporterLinkCodeSchema = new EntitySchema<ReporterLinkCode>({
-  name: 'ReporterLinkCode',
-  tableName: 'reporter_link_codes',
-  properties: {
-    id: uuid,
-    organization: org,
-    reporter: { kind: 'm:1', entity: 'Reporter', mapToPk: true, deleteRule: 'cascade', index: true },
-    codeHash: { type: 'string', length: 64, unique: true },
-    expiresAt: { type: 'Date', columnType: 'timestamptz' },
-    usedAt: { type: 'Date', columnType: 'timestamptz', nullable: true },
-    createdAt,
-  },
-});
-
 /** People who said "I have the same problem" on a ticket: they hear what its reporter hears. */
 export interface TicketFollower { id: string; organization: string; ticket: string; reporter: string; createdAt: Date }
 export const TicketFollowerSchema = new EntitySchema<TicketFollower>({
@@ -514,24 +345,8 @@ export const TicketFollowerSchema = new EntitySchema<TicketFollower>({
   },
 });
 
-/** A request form an organization puts on its own website (an iframe or a script tag), with the fields it chose. */
-export interface WebForm { id: string; organization: string; token: string; title: string; fields: string[]; createdAt: Date }
-export const WebFormSchema = new EntitySchema<WebForm>({
-  name: 'WebForm',
-  tableName: 'web_forms',
-  properties: {
-    id: uuid,
-    organization: org,
-    token: { type: 'string', length: 64, unique: true },
-    title: { type: 'string', length: 200, default: '' },
-    fields: { type: 'json', columnType: 'jsonb' },
-    createdAt,
-  },
-});
-
 export const entities = [
   OrganizationSchema, UserSchema, ApiKeySchema, CategorySchema, ServiceSchema, PhysicalObjectSchema,
   ReporterSchema, ReporterIdentitySchema, TicketSchema, MessageSchema, AttachmentSchema, TicketEventSchema,
-  IntakeReceiptSchema, NotificationSchema, MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema,
-  TelegramBotSchema, TelegramMessageSchema, ReporterLinkCodeSchema, TicketFollowerSchema, WebFormSchema,
+  IntakeReceiptSchema, NotificationSchema, TicketFollowerSchema, ...channelEntities,
 ];
