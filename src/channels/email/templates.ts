@@ -2,6 +2,8 @@
  * The texts of the mails we send, in the reporter's language. An organization can replace any of them
  * (`npm run cli -- template set`); placeholders are written {{name}}.
  */
+export { statusName } from '../status-names.ts';
+
 export type MailKind = 'ticket_received' | 'agent_replied' | 'status_changed' | 'portal_link';
 export type MailLocale = 'en' | 'ru' | 'de';
 
@@ -32,11 +34,6 @@ const DEFAULTS: Record<MailKind, Record<MailLocale, MailText>> = {
   },
 };
 
-const STATUS_NAMES: Record<MailLocale, Record<string, string>> = {
-  en: { new: 'new', open: 'open', in_progress: 'in progress', waiting: 'waiting for your answer', resolved: 'resolved', closed: 'closed' },
-  ru: { new: 'новое', open: 'открыто', in_progress: 'в работе', waiting: 'ждёт вашего ответа', resolved: 'решено', closed: 'закрыто' },
-  de: { new: 'neu', open: 'offen', in_progress: 'in Bearbeitung', waiting: 'wartet auf Ihre Antwort', resolved: 'gelöst', closed: 'geschlossen' },
-};
 
 const TELEGRAM_OFFER: Record<MailLocale, string> = {
   en: 'Answers can also come to you in Telegram: ',
@@ -63,9 +60,6 @@ export function defaultTemplate(kind: MailKind, locale: MailLocale): MailText {
   return DEFAULTS[kind][locale];
 }
 
-export function statusName(status: string, locale: MailLocale): string {
-  return STATUS_NAMES[locale][status] ?? status;
-}
 
 export function agentFallback(locale: MailLocale): string {
   return AGENT_FALLBACK[locale];

@@ -5,7 +5,8 @@ import type { Update } from 'telegraf/types';
 import type { BotConfig } from '../../persistence/telegram-store.ts';
 import { jobOptions } from '../../workers/retry-policy.ts';
 import { isReporterMessage, submitMessage, type ChatMessage, type Destination, type InboundDeps } from './inbound.ts';
-import { botLocale, botText, statusText } from './texts.ts';
+import { botLocale, botText } from './texts.ts';
+import { statusName } from '../status-names.ts';
 import type { ReporterActions } from '../../persistence/reporter-actions.ts';
 import type { ReporterLinks } from '../../persistence/reporter-links.ts';
 import { DomainError } from '../../core/errors.ts';
@@ -106,7 +107,7 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
       await ctx.reply(botText('none', locale));
       return;
     }
-    const lines = tickets.map((t) => `#${t.number} · ${statusText(t.status, locale)} · ${t.subject}`);
+    const lines = tickets.map((t) => `#${t.number} · ${statusName(t.status, locale)} · ${t.subject}`);
     await ctx.reply(`${botText('mine', locale)}\n${lines.join('\n')}`,
       Markup.inlineKeyboard(tickets.map((t) => [Markup.button.callback(cut(`#${t.number} ${t.subject}`, 60), `show:${t.number}`)])));
   });
@@ -131,7 +132,7 @@ export function createBot(deps: BotDeps, config: BotConfig): Telegraf {
     const number = Number((ctx.match as RegExpExecArray)[1]);
     const t = (await deps.store.ticketsOf(config.organizationId, String(ctx.from!.id), 50)).find((x) => x.number === number);
     if (!t) return;
-    const sent = await ctx.reply(`#${t.number} · ${statusText(t.status, locale)}\n${t.subject}${t.last ? `\n\n${cut(t.last, 3000)}` : ''}`);
+    const sent = await ctx.reply(`#${t.number} · ${statusName(t.status, locale)}\n${t.subject}${t.last ? `\n\n${cut(t.last, 3000)}` : ''}`);
     const ticket = await deps.store.ticketIdOf(config.organizationId, number);
     if (ticket) await deps.store.rememberMessage({ organizationId: config.organizationId, botRowId: config.id, chatId: sent.chat.id, telegramMessageId: sent.message_id, ticketId: ticket, direction: 'out' });
   });

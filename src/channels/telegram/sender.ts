@@ -6,7 +6,8 @@ import type { AttachmentStorage, NotificationSender, OutgoingNotification } from
 import { DeliveryError } from '../../core/ports.ts';
 import type { MailStore } from '../../persistence/mail-store.ts';
 import type { BotConfig, TelegramStore } from '../../persistence/telegram-store.ts';
-import { botLocale, botText, escapeHtml, splitMessage, statusText, MAX_MESSAGE } from './texts.ts';
+import { botLocale, botText, escapeHtml, splitMessage, MAX_MESSAGE } from './texts.ts';
+import { statusName } from '../status-names.ts';
 
 export interface TelegramSenderDeps {
   store: TelegramStore;
@@ -45,7 +46,7 @@ export class TelegramSender implements NotificationSender {
     // Telegram's limit counts the text after entities are parsed: split the plain text, then escape each part.
     let parts: string[];
     if (n.kind === 'ticket_received') parts = [escapeHtml(botText('received', locale, { number }))];
-    else if (n.kind === 'status_changed') parts = [escapeHtml(botText('status', locale, { number, status: statusText(String(n.payload.to ?? ''), locale) }))];
+    else if (n.kind === 'status_changed') parts = [escapeHtml(botText('status', locale, { number, status: statusName(String(n.payload.to ?? ''), locale) }))];
     else {
       const header = botText('replied', locale, { agent: ctx?.author ?? botText('support', locale), number });
       const body = splitMessage(ctx?.body ?? String(n.payload.text ?? ''), MAX_MESSAGE - header.length - 1);

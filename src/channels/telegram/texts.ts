@@ -45,18 +45,8 @@ const TEXTS = {
   thanks: { en: 'Thank you for your rating!', ru: 'Спасибо за оценку!', de: 'Danke für Ihre Bewertung!' },
 } as const;
 
-const STATUS: Record<BotLocale, Record<string, string>> = {
-  en: { new: 'new', open: 'open', in_progress: 'in progress', waiting: 'waiting for your answer', resolved: 'resolved', closed: 'closed' },
-  ru: { new: 'новое', open: 'открыто', in_progress: 'в работе', waiting: 'ждёт вашего ответа', resolved: 'решено', closed: 'закрыто' },
-  de: { new: 'neu', open: 'offen', in_progress: 'in Bearbeitung', waiting: 'wartet auf Ihre Antwort', resolved: 'gelöst', closed: 'geschlossen' },
-};
-
 export function botText(key: keyof typeof TEXTS, locale: BotLocale, vars: Record<string, string | number> = {}): string {
   return TEXTS[key][locale].replace(/\{(\w+)\}/g, (whole, name: string) => (vars[name] !== undefined ? String(vars[name]) : whole));
-}
-
-export function statusText(status: string, locale: BotLocale): string {
-  return STATUS[locale][status] ?? status;
 }
 
 /** Telegram's limit for one message's text. */
