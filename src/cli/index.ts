@@ -17,6 +17,7 @@ import { QUEUES, apiKeyRevokedChannel } from '../workers/queues.ts';
 import { resolveAppSecret } from '../security/app-secret.ts';
 import { addMailCommands } from './mail-commands.ts';
 import { addTelegramCommands } from './telegram-commands.ts';
+import { addSlackCommands } from './slack-commands.ts';
 import { createRedis } from '../workers/redis.ts';
 
 /**
@@ -247,6 +248,7 @@ const secretContext = {
 };
 addMailCommands(program, secretContext);
 addTelegramCommands(program, { ...secretContext, apiRoot: () => env().telegram.apiRoot });
+addSlackCommands(program, { ...secretContext, apiUrl: () => env().slack.apiUrl, publicUrl: () => env().publicUrl, noteMarkers: () => env().slack.noteMarkers });
 
 try {
   await program.parseAsync(process.argv);

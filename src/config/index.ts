@@ -86,6 +86,21 @@ const envSchema = z.object({
   TELEGRAM_CONCURRENCY: intFrom(1).default(32),
   /** Messages a reporter sends within this many ms of opening a ticket join it instead of asking. */
   TELEGRAM_JOIN_WINDOW_MS: intFrom(0).default(120_000),
+  /** Slack's Web API; tests (or a proxy) point it elsewhere. */
+  SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
+  /** A workspace for a one-organization install: bot token, signing secret, organization and triage channel together. */
+  SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-[A-Za-z0-9-]+$/, 'a bot token like xoxb-...').optional(),
+  SLACK_SIGNING_SECRET: z.string().regex(/^[0-9a-f]{16,64}$/i, "the app's signing secret (hex, from Basic Information)").optional(),
+  SLACK_ORGANIZATION: z.string().min(1).optional(),
+  SLACK_TRIAGE_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel id like C0123ABCD (not its name)').optional(),
+  /** Thread replies that start with one of these (comma-separated) are internal notes. */
+  SLACK_NOTE_MARKERS: z.string().default('note:,//'),
+  /** Least time between two posts into one Slack channel (Slack allows about one message a second). */
+  SLACK_CHANNEL_INTERVAL_MS: intFrom(0).default(1000),
+  /** Slack jobs (events, posts) one worker process handles at once. */
+  SLACK_CONCURRENCY: intFrom(1).default(8),
+  /** How often the worker looks for tickets whose Slack message is out of date. */
+  SLACK_SYNC_POLL_MS: intFrom(50).default(1000),
   /** Mails one mailbox reader takes at once (mails of one sender always in order). */
   MAIL_CONCURRENCY: intFrom(1).default(8),
   /** Largest mail (in bytes) read from a mailbox; a bigger one is kept as failed for an admin to look at. */
@@ -126,6 +141,17 @@ export interface Config {
     readonly joinWindowMs: number;
     readonly concurrency: number;
   };
+  readonly slack: {
+    readonly apiUrl: string;
+    readonly botToken: string | undefined;
+    readonly signingSecret: string | undefined;
+    readonly organization: string | undefined;
+    readonly triageChannel: string | undefined;
+    readonly noteMarkers: readonly string[];
+    readonly channelIntervalMs: number;
+    readonly concurrency: number;
+    readonly syncPollMs: number;
+  };
   readonly mail: {
     readonly imapUrl: string | undefined;
     readonly smtpUrl: string | undefined;
@@ -152,6 +178,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   if ((e.TELEGRAM_BOT_TOKEN === undefined) !== (e.TELEGRAM_ORGANIZATION === undefined)) {
     throw new ConfigError('Invalid configuration:\n  TELEGRAM_BOT_TOKEN and TELEGRAM_ORGANIZATION define a bot together: set both or neither.');
+  }
+  const slackVars = [e.SLACK_BOT_TOKEN, e.SLACK_SIGNING_SECRET, e.SLACK_ORGANIZATION, e.SLACK_TRIAGE_CHANNEL];
+  if (slackVars.some((v) => v !== undefined) && slackVars.some((v) => v === undefined)) {
+    throw new ConfigError('Invalid configuration:\n  SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_ORGANIZATION and SLACK_TRIAGE_CHANNEL define a workspace together: set all four or none.');
   }
   const mailVars = [e.MAIL_IMAP_URL, e.MAIL_SMTP_URL, e.MAIL_ADDRESS, e.MAIL_ORGANIZATION];
   if (mailVars.some((v) => v !== undefined) && mailVars.some((v) => v === undefined)) {
@@ -189,6 +219,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mode: e.TELEGRAM_MODE,
       joinWindowMs: e.TELEGRAM_JOIN_WINDOW_MS,
       concurrency: e.TELEGRAM_CONCURRENCY,
+    }),
+    slack: Object.freeze({
+      apiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`,
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      organization: e.SLACK_ORGANIZATION,
+      triageChannel: e.SLACK_TRIAGE_CHANNEL,
+      noteMarkers: Object.freeze(e.SLACK_NOTE_MARKERS.split(',').map((m) => m.trim()).filter((m) => m.length > 0)),
+      channelIntervalMs: e.SLACK_CHANNEL_INTERVAL_MS,
+      concurrency: e.SLACK_CONCURRENCY,
+      syncPollMs: e.SLACK_SYNC_POLL_MS,
     }),
     mail: Object.freeze({
       imapUrl: e.MAIL_IMAP_URL,

@@ -194,7 +194,100 @@ export const WebFormSchema = new EntitySchema<WebForm>({
   },
 });
 
+/**
+ * A Slack workspace an organization connected (its own Slack app): the bot token and signing secret sealed
+ * under APP_SECRET, the triage channel, and how far the ticket feed has been read.
+ */
+export interface SlackWorkspace {
+  id: string; organization: string; teamId: string; teamName: string; botUserId: string; botToken: string;
+  signingSecret: string; triageChannel: string; noteMarkers: string[]; syncCursor: Date; enabled: boolean;
+  lastError: string | null; createdAt: Date;
+}
+export const SlackWorkspaceSchema = new EntitySchema<SlackWorkspace>({
+  name: 'SlackWorkspace',
+  tableName: 'slack_workspaces',
+  properties: {
+    id: uuid,
+    // One workspace per organization: a ticket has one place in Slack.
+    organization: { ...org, unique: true },
+    teamId: { type: 'string', length: 32, unique: true },
+    teamName: { type: 'string', length: 200, default: '' },
+    botUserId: { type: 'string', length: 32 },
+    botToken: { type: 'text' },
+    signingSecret: { type: 'text' },
+    triageChannel: { type: 'string', length: 32 },
+    noteMarkers: { type: 'json', columnType: 'jsonb' },
+    // Tickets changed after this moment (less a margin for transactions still committing) are synced.
+    syncCursor: { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' },
+    enabled: { type: 'boolean', default: true },
+    lastError: { type: 'text', nullable: true },
+    createdAt,
+  },
+});
+
+/** Tickets of a category or a service that go to a channel of their own instead of the triage channel. */
+export interface SlackRoute { id: string; organization: string; category: string | null; service: string | null; channelId: string; createdAt: Date }
+export const SlackRouteSchema = new EntitySchema<SlackRoute>({
+  name: 'SlackRoute',
+  tableName: 'slack_routes',
+  uniques: [{ properties: ['organization', 'category', 'service'] }],
+  properties: {
+    id: uuid,
+    organization: org,
+    category: { kind: 'm:1', entity: 'Category', mapToPk: true, nullable: true, deleteRule: 'cascade' },
+    service: { kind: 'm:1', entity: 'Service', mapToPk: true, nullable: true, deleteRule: 'cascade' },
+    channelId: { type: 'string', length: 32 },
+    createdAt,
+  },
+});
+
+/** The Slack message that stands for a ticket; its thread carries the conversation. */
+export interface SlackThread {
+  ticket: string; organization: string; channelId: string; ts: string; renderedHash: string; lastError: string | null;
+  createdAt: Date; updatedAt: Date;
+}
+export const SlackThreadSchema = new EntitySchema<SlackThread>({
+  name: 'SlackThread',
+  tableName: 'slack_threads',
+  uniques: [{ properties: ['channelId', 'ts'] }],
+  properties: {
+    ticket: { kind: '1:1', entity: 'Ticket', mapToPk: true, primary: true, deleteRule: 'cascade', owner: true } as never,
+    organization: org,
+    channelId: { type: 'string', length: 32 },
+    ts: { type: 'string', length: 32 },
+    // Hash of what the message shows, so that an unchanged ticket costs no chat.update.
+    renderedHash: { type: 'string', length: 64 },
+    lastError: { type: 'text', nullable: true },
+    createdAt,
+    updatedAt: { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' },
+  },
+});
+
+/**
+ * Ticket messages and Slack thread messages that are one another: mirrored into the thread ('out'), or taken
+ * from it ('in'). A message is posted once; a reply taken from Slack is never posted back.
+ */
+export interface SlackPost {
+  message: string; organization: string; ticket: string; channelId: string; ts: string; direction: string;
+  outcome: string | null; createdAt: Date;
+}
+export const SlackPostSchema = new EntitySchema<SlackPost>({
+  name: 'SlackPost',
+  tableName: 'slack_posts',
+  properties: {
+    message: { kind: '1:1', entity: 'Message', mapToPk: true, primary: true, deleteRule: 'cascade', owner: true } as never,
+    organization: org,
+    ticket: { kind: 'm:1', entity: 'Ticket', mapToPk: true, deleteRule: 'cascade', index: true },
+    channelId: { type: 'string', length: 32 },
+    ts: { type: 'string', length: 32 },
+    direction: { type: 'string', length: 3 },
+    // For a reply taken from Slack: what became of its delivery to the reporter, once shown in the thread.
+    outcome: { type: 'string', length: 20, nullable: true },
+    createdAt,
+  },
+});
+
 export const channelEntities = [
   MailboxSchema, InboundMailSchema, MailThreadIdSchema, MessageTemplateSchema, TelegramBotSchema, TelegramMessageSchema,
-  ReporterLinkCodeSchema, WebFormSchema,
+  ReporterLinkCodeSchema, WebFormSchema, SlackWorkspaceSchema, SlackRouteSchema, SlackThreadSchema, SlackPostSchema,
 ];

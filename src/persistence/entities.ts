@@ -174,6 +174,8 @@ export const TicketSchema = new EntitySchema<Ticket>({
     { properties: ['organization', 'status'] },
     { properties: ['organization', 'createdAt'] },
     { properties: ['organization', 'assignee'] },
+    // The Slack channel reads changed tickets in this order.
+    { properties: ['organization', 'updatedAt'] },
     { name: 'tickets_search_index', expression: 'create index "tickets_search_index" on "tickets" using gin ("search")' },
   ],
   properties: {

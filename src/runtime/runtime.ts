@@ -31,6 +31,10 @@ import { webFormRoutes } from '../web/pages/web-form.ts';
 import { TelegramStore } from '../persistence/telegram-store.ts';
 import { SecretBox } from '../security/secret-box.ts';
 import { redisAnswers, redisServerOnPath, startPrivateRedis } from './private-redis.ts';
+import { startSlackChannel, type SlackChannel } from '../channels/slack/index.ts';
+import { SLACK_INBOUND, SLACK_OUTBOUND, type SlackInboundJob, type SlackOutboundJob } from '../channels/slack/queues.ts';
+import { slackEventRoutes } from '../channels/slack/receiver.ts';
+import { SlackStore } from '../persistence/slack-store.ts';
 
 /** Everything a process shares between its web server and its workers. */
 export interface Runtime {
@@ -43,6 +47,9 @@ export interface Runtime {
   notifyQueue: Queue<NotifyJobData>;
   /** Telegram updates between the webhook (or poller) and the worker that handles them. */
   telegramQueue: Queue<TelegramJobData>;
+  /** What Slack sent (queued by the web process), and what goes to Slack (paced per channel). */
+  slackInboundQueue: Queue<SlackInboundJob>;
+  slackOutboundQueue: Queue<SlackOutboundJob>;
   senders: NotificationSenders;
   /** Key material for sealed secrets and signed links (APP_SECRET, or one kept in DATA_DIR). */
   secret: string;
@@ -69,10 +76,16 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     const intakeQueue = new Queue<IntakeJobData, IntakeJobResult>(QUEUES.intake, { connection: producerRedis, prefix: config.queuePrefix });
     const notifyQueue = new Queue<NotifyJobData>(QUEUES.notify, { connection: producerRedis, prefix: config.queuePrefix });
     const telegramQueue = new Queue<TelegramJobData>(TELEGRAM_QUEUE, { connection: producerRedis, prefix: config.queuePrefix });
-    for (const q of [intakeQueue, notifyQueue, telegramQueue] as Queue[]) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
-    closers.push({ name: 'queues', close: () => Promise.all([intakeQueue.close(), notifyQueue.close(), telegramQueue.close()]) });
+    const slackInboundQueue = new Queue<SlackInboundJob>(SLACK_INBOUND, { connection: producerRedis, prefix: config.queuePrefix });
+    const slackOutboundQueue = new Queue<SlackOutboundJob>(SLACK_OUTBOUND, { connection: producerRedis, prefix: config.queuePrefix });
+    const queues = [intakeQueue, notifyQueue, telegramQueue, slackInboundQueue, slackOutboundQueue] as Queue[];
+    for (const q of queues) q.on('error', (err) => logger.warn({ queue: q.name, err: String(err) }, 'queue error'));
+    closers.push({ name: 'queues', close: () => Promise.all(queues.map((q) => q.close())) });
     const secret = resolveAppSecret(config.appSecret, config.dataDir);
-    return { config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, telegramQueue, senders: new NotificationSenders(), secret, closers };
+    return {
+      config, logger, orm, redisUrl, producerRedis, intakeQueue, notifyQueue, telegramQueue, slackInboundQueue, slackOutboundQueue,
+      senders: new NotificationSenders(), secret, closers,
+    };
   } catch (err) {
     await runClosers(closers, logger);
     throw err;
@@ -162,6 +175,7 @@ export async function startWeb(rt: Runtime): Promise<WebServer> {
     redis: rt.producerRedis,
     channelRoutes: [
       telegramWebhookRoutes({ config: rt.config, store: new TelegramStore(rt.orm, new SecretBox(rt.secret)), queue: rt.telegramQueue }),
+      slackEventRoutes({ config: rt.config, store: new SlackStore(rt.orm, new SecretBox(rt.secret)), queue: rt.slackInboundQueue, logger: rt.logger }),
       passportRoutes({ config: rt.config, orm: rt.orm, storage, producer, redis: rt.producerRedis, secret: rt.secret }),
       webFormRoutes({ config: rt.config, orm: rt.orm, storage, producer, redis: rt.producerRedis, secret: rt.secret }),
       portalRoutes({ config: rt.config, orm: rt.orm, storage, producer, notifyQueue: rt.notifyQueue, redis: rt.producerRedis, secret: rt.secret }),
@@ -205,6 +219,8 @@ export interface WorkerOptions {
   email?: false | { idleDelayMs?: number; refreshMs?: number };
   /** Passed to the Telegram channel: how often bots are listed, the long-poll timeout. */
   telegram?: false | { refreshMs?: number; pollTimeoutSeconds?: number };
+  /** False: no Slack workers in this process. */
+  slack?: false;
 }
 
 /** Runs the intake and notification workers; `stop` lets running jobs finish, then gives the rest back. */
@@ -216,6 +232,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   const producer = new IntakeProducer(rt.intakeQueue, events, rt.config);
   let email: EmailChannel | null = null;
   let telegram: TelegramChannel | null = null;
+  let slack: SlackChannel | null = null;
+  const slackRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-slack-worker');
   const telegramRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-telegram-worker');
   const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
   const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
@@ -232,6 +250,8 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       await email?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the email channel'));
       await telegram?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the Telegram channel'));
       telegramRedis.disconnect();
+      await slack?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the Slack channel'));
+      slackRedis.disconnect();
       await events.close().catch(() => undefined);
       eventsRedis.disconnect();
       const graceful = Promise.all([intake.close(), notify.close()]);
@@ -261,6 +281,12 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       senders: rt.senders, queue: rt.telegramQueue, storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
       submit: (event) => producer.submitAndWait(event, 60_000),
       ...options.telegram,
+    });
+    if (options.slack !== false) slack = await startSlackChannel({
+      config: rt.config, orm: rt.orm, redis: rt.producerRedis, workerConnection: slackRedis, logger: rt.logger, secret: rt.secret,
+      senders: rt.senders, inboundQueue: rt.slackInboundQueue, outboundQueue: rt.slackOutboundQueue,
+      storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
+      submit: (event) => producer.submitAndWait(event, 60_000),
     });
   } catch (err) {
     await workers.stop(1000);

@@ -1,4 +1,4 @@
-import type { NotificationSender } from '../core/ports.ts';
+import type { NotificationSender, OutgoingNotification } from '../core/ports.ts';
 import type { IdentityKind } from '../core/vocabulary.ts';
 
 /** The senders channels have plugged in, one per identity kind. */
@@ -15,4 +15,21 @@ export class NotificationSenders {
   }
 
   has = (kind: IdentityKind): boolean => this.byKind.has(kind);
+
+  private readonly listeners: Array<(settled: SettledNotification) => Promise<void>> = [];
+
+  /** Channels that show what became of a notification (Slack marks the reply it carried) listen here. */
+  onSettled(listener: (settled: SettledNotification) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  /** Tells the listeners; a listener that fails is reported to `onError`, never to the delivery. */
+  async settled(settled: SettledNotification, onError: (err: unknown) => void): Promise<void> {
+    for (const listener of this.listeners) await listener(settled).catch(onError);
+  }
+}
+
+export interface SettledNotification {
+  notification: OutgoingNotification;
+  status: 'sent' | 'recorded' | 'failed';
 }

@@ -32,9 +32,13 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
     if (!n) throw new UnrecoverableError(`notification ${job.data.notificationId} does not exist`);
     if (n.status !== 'pending') return n.status;
     const route = routeNotification(n.addresses, n.preferredKind, senders.has);
+    const settled = async (status: 'sent' | 'recorded' | 'failed') => {
+      await senders.settled({ notification: n, status }, (err) => log.warn({ notificationId: n.id, err: String(err) }, 'a listener of settled notifications failed'));
+      return status;
+    };
     if (route.length === 0) {
       await store.finish(n.id, 'recorded', { error: 'no channel can deliver to this recipient yet' });
-      return 'recorded';
+      return settled('recorded');
     }
     const problems: string[] = [];
     let unavailableOnly = true;
@@ -43,7 +47,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
       try {
         await sender.send(n, to.address);
         await store.finish(n.id, 'sent', { kind: to.kind, address: to.address });
-        return 'sent';
+        return settled('sent');
       } catch (err) {
         if (err instanceof DeliveryError && err.reason === 'unavailable') {
           problems.push(`${to.kind}: ${err.message}`);
@@ -62,7 +66,7 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
     // Nothing refused it; no channel could send it yet (e.g. no mailbox configured): kept, as with no sender.
     const outcome = unavailableOnly ? 'recorded' : 'failed';
     await store.finish(n.id, outcome, { error: problems.join('; ') });
-    return outcome;
+    return settled(outcome);
   };
 
   const worker: Worker<NotifyJobData> = new Worker<NotifyJobData>(
@@ -86,7 +90,13 @@ export function startNotificationWorker({ config, orm, logger, connection, sende
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
     log.warn({ jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, 'notification job failed');
     // Settled here, so that the sweeper does not keep offering a job BullMQ keeps as failed.
-    if (final) void store.giveUp(job.data.notificationId, err.message).catch((e) => log.warn({ err: String(e) }, 'could not mark notification failed'));
+    if (final) {
+      void (async () => {
+        await store.giveUp(job.data.notificationId, err.message);
+        const n = await store.load(job.data.notificationId);
+        if (n) await senders.settled({ notification: n, status: 'failed' }, (e) => log.warn({ err: String(e) }, 'a listener of settled notifications failed'));
+      })().catch((e) => log.warn({ err: String(e) }, 'could not mark notification failed'));
+    }
   });
   worker.on('error', (err) => log.error({ err: String(err) }, 'notification worker error'));
   return worker;

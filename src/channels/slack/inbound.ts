@@ -1,0 +1,316 @@
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import { DomainError } from '../../core/errors.ts';
+import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
+import type { Actor, AttachmentStorage } from '../../core/ports.ts';
+import type { TicketPatch } from '../../core/ticket-update.ts';
+import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
+import type { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
+import type { SubmitResult } from '../../workers/intake-producer.ts';
+import { ACTIONS, renderCard } from './card.ts';
+import { readNewTicket } from './modal.ts';
+import type { SlackOutbound } from './outbound.ts';
+import type { SlackInboundJob, SlackPayload } from './queues.ts';
+import { isPersonReplyInThread } from './receiver.ts';
+import { classifySlackError, type WebClient } from './web-api.ts';
+
+export interface InboundDeps {
+  config: Config;
+  store: SlackStore;
+  updates: TicketUpdateStore;
+  storage: AttachmentStorage;
+  outbound: SlackOutbound;
+  logger: Logger;
+  submit: (event: IntakeEventInput) => Promise<SubmitResult>;
+  /** Called when a ticket changed here, so that its message is updated without waiting for the feed. */
+  changed: (organizationId: string, ticketId: string) => Promise<void>;
+  /** Called for a note taken from a thread: its outcome (kept internal) is shown at once. */
+  noted: (messageId: string) => Promise<void>;
+}
+
+interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string }
+interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string }
+
+const PEOPLE_CACHE_MS = 5 * 60_000;
+
+/**
+ * What Slack sent, handled by a worker: thread replies become answers or notes, buttons change tickets,
+ * `/ticket` shows one, the modal and the shortcut make new ones. A Slack user speaks for the helpdesk only as
+ * the agent or admin with the same email.
+ */
+export class SlackInbound {
+  private readonly people = new Map<string, { at: number; person: SlackPerson }>();
+
+  constructor(private readonly deps: InboundDeps) {}
+
+  async handle(job: SlackInboundJob): Promise<string> {
+    const ws = await this.deps.store.byTeam(job.teamId);
+    if (!ws) return 'workspace no longer connected';
+    const client = this.deps.outbound.client(ws);
+    try {
+      switch (job.kind) {
+        case 'message': return await this.reply(ws, client, job.payload);
+        case 'action': return await this.action(ws, client, job.payload);
+        case 'command': return await this.command(ws, client, job.payload);
+        case 'view': return await this.view(ws, client, job.payload);
+        case 'shortcut': return await this.shortcut(ws, client, job.payload);
+      }
+    } catch (err) {
+      if ((err as { code?: string })?.code?.startsWith?.('slack_webapi_')) throw classifySlackError(err);
+      throw err;
+    }
+  }
+
+  /** A person's reply in a ticket's thread: a public answer to the reporter, or a note when it starts with a marker. */
+  private async reply(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
+    const m = payload.event as Record<string, unknown> & { channel: string; ts: string; thread_ts: string; user: string; text?: string; files?: SlackFile[] };
+    if (!isPersonReplyInThread(m, ws.botUserId)) return 'ignored';
+    const ticket = await this.deps.store.ticketOfThread(ws.organizationId, m.channel, m.thread_ts);
+    if (!ticket) return 'not a ticket thread';
+    const person = await this.person(ws, client, m.user);
+    if (!person.staff) {
+      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: notAgent(person) });
+      return 'not an agent';
+    }
+    const { internal, text } = readMarker(slackToPlain(m.text ?? ''), ws.noteMarkers);
+    const { files, notes } = await this.download(ws, m.files ?? []);
+    const body = [text, ...notes].filter(Boolean).join('\n\n');
+    if (!body && files.length === 0) return 'empty';
+    const result = await this.deps.submit({
+      organizationId: ws.organizationId,
+      channel: 'slack',
+      externalId: `${ws.teamId}:${m.channel}:${m.ts}`,
+      sender: { kind: 'api', address: person.staff.userId, name: person.staff.name },
+      authorUserId: person.staff.userId,
+      ticketNumber: ticket.number,
+      text: body,
+      visibility: internal ? 'internal' : 'public',
+      attachments: files,
+      metadata: { slackThread: { team: ws.teamId, channel: m.channel, ts: m.ts, threadTs: m.thread_ts, user: m.user } },
+      receivedAt: new Date(Number(m.ts) * 1000).toISOString(),
+    });
+    if (result.state === 'pending') throw new Error(`reply ${m.ts} is queued but not committed yet; trying again`);
+    if (result.state === 'failed') {
+      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: `This reply was not taken: ${result.reason.replace(/^\w+: /, '')}` });
+      return 'refused';
+    }
+    await this.deps.store.recordPost({ messageId: result.outcome.messageId, organizationId: ws.organizationId, ticketId: result.outcome.ticketId, channelId: m.channel, ts: m.ts, direction: 'in' });
+    if (internal) await this.deps.noted(result.outcome.messageId);
+    return internal ? 'note' : 'reply';
+  }
+
+  /** Take, Priority, Resolve, Close on a ticket's message (or on `/ticket`'s answer). */
+  private async action(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
+    const body = payload as { user: { id: string }; channel?: { id: string }; container?: { channel_id?: string; message_ts?: string }; response_url?: string;
+      actions: Array<{ action_id: string; value?: string; selected_option?: { value: string }; block_id?: string }> };
+    const act = body.actions[0];
+    if (!act) return 'no action';
+    const number = Number(act.value ?? act.block_id?.replace(/^ticket_/, ''));
+    const channel = body.channel?.id ?? body.container?.channel_id;
+    const tell = (text: string) => this.tell(client, { channel, user: body.user.id, responseUrl: body.response_url }, text);
+    const person = await this.person(ws, client, body.user.id);
+    if (!person.staff) {
+      await tell(notAgent(person));
+      return 'not an agent';
+    }
+    const actor: Actor = { userId: person.staff.userId, organizationId: ws.organizationId, role: person.staff.role as Actor['role'] };
+    const card = Number.isInteger(number) && number > 0 ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
+    if (!card) {
+      await tell(`Ticket #${act.value ?? '?'} does not exist in this helpdesk.`);
+      return 'no ticket';
+    }
+    let patch: TicketPatch;
+    switch (act.action_id) {
+      case ACTIONS.take: patch = { assigneeId: actor.userId, ...(card.status === 'new' ? { status: 'open' as const } : {}) }; break;
+      case ACTIONS.priority: patch = { priority: act.selected_option?.value as TicketPatch['priority'] }; break;
+      case ACTIONS.resolve: patch = { status: 'resolved' }; break;
+      case ACTIONS.close: patch = { status: 'closed' }; break;
+      default: return 'unknown action';
+    }
+    try {
+      await this.deps.updates.update(actor, number, patch, 'slack');
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      await tell(`#${number}: ${err.message}`);
+      return 'refused';
+    }
+    await this.deps.changed(ws.organizationId, card.id);
+    return act.action_id;
+  }
+
+  /** `/ticket 1042`: the ticket's card, to the person who asked. */
+  private async command(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
+    const c = payload as { text: string; user_id: string; channel_id: string; response_url?: string };
+    const tell = (text: string, blocks?: unknown[]) => this.tell(client, { channel: c.channel_id, user: c.user_id, responseUrl: c.response_url }, text, blocks);
+    const person = await this.person(ws, client, c.user_id);
+    if (!person.staff) {
+      await tell(notAgent(person));
+      return 'not an agent';
+    }
+    const number = Number(c.text.trim().replace(/^#/, ''));
+    const card = await this.deps.store.cardByNumber(ws.organizationId, number);
+    if (!card) {
+      await tell(`Ticket #${number} does not exist in this helpdesk.`);
+      return 'no ticket';
+    }
+    const rendered = renderCard(card, this.deps.outbound.ticketLink(card.number));
+    const thread = await this.deps.store.thread(card.id);
+    const where = thread ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Its thread: <#${thread.channelId}>` }] }] : [];
+    await tell(rendered.text, [...rendered.blocks, ...where]);
+    return 'shown';
+  }
+
+  /** The `/ticket new` modal, sent: a ticket on the reporter's behalf. */
+  private async view(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
+    const b = payload as { user: { id: string }; view: { id: string; hash?: string; state: { values: never } } };
+    const person = await this.person(ws, client, b.user.id);
+    if (!person.staff) {
+      await client.chat.postMessage({ channel: b.user.id, text: notAgent(person) });
+      return 'not an agent';
+    }
+    const form = readNewTicket(b.view.state.values);
+    if ('errors' in form) return 'invalid';
+    const result = await this.deps.submit({
+      organizationId: ws.organizationId,
+      channel: 'slack',
+      externalId: `${ws.teamId}:view:${b.view.id}`,
+      sender: { kind: 'email', address: form.reporterEmail, ...(form.reporterName ? { name: form.reporterName } : {}) },
+      authorUserId: person.staff.userId,
+      subject: form.subject,
+      text: form.description,
+      fields: { priority: form.priority },
+      metadata: { slack: { team: ws.teamId, createdBy: b.user.id, via: 'modal' } },
+      receivedAt: new Date().toISOString(),
+    });
+    return this.created(client, { channel: b.user.id, user: b.user.id }, result);
+  }
+
+  /** The *Create ticket* message shortcut: the message (and its files) becomes a ticket of its author. */
+  private async shortcut(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
+    const b = payload as { user: { id: string }; channel: { id: string }; response_url?: string;
+      message: { ts: string; user?: string; text?: string; files?: SlackFile[]; bot_id?: string } };
+    const tell = { channel: b.channel.id, user: b.user.id, responseUrl: b.response_url };
+    const person = await this.person(ws, client, b.user.id);
+    if (!person.staff) {
+      await this.tell(client, tell, notAgent(person));
+      return 'not an agent';
+    }
+    const text = slackToPlain(b.message.text ?? '');
+    const { files, notes } = await this.download(ws, b.message.files ?? []);
+    const author = b.message.user ? await this.person(ws, client, b.message.user) : null;
+    // The reporter is the message's author, reached by email when Slack tells us their address.
+    const sender = author?.email
+      ? { kind: 'email' as const, address: author.email, name: author.name }
+      : { kind: 'slack' as const, address: `${ws.teamId}:${b.message.user ?? b.message.bot_id ?? 'unknown'}`, name: author?.name || undefined };
+    const result = await this.deps.submit({
+      organizationId: ws.organizationId,
+      channel: 'slack',
+      externalId: `${ws.teamId}:shortcut:${b.channel.id}:${b.message.ts}`,
+      sender,
+      authorUserId: person.staff.userId,
+      subject: text.split('\n').find((l) => l.trim())?.slice(0, 120) || 'Slack message',
+      text: [text, ...notes].filter(Boolean).join('\n\n') || '(files only)',
+      attachments: files,
+      metadata: { slack: { team: ws.teamId, createdBy: b.user.id, via: 'shortcut', channel: b.channel.id, ts: b.message.ts } },
+      receivedAt: new Date(Number(b.message.ts) * 1000 || Date.now()).toISOString(),
+    });
+    return this.created(client, tell, result);
+  }
+
+  private async created(client: WebClient, to: { channel: string; user: string; responseUrl?: string }, result: SubmitResult): Promise<string> {
+    if (result.state === 'pending') throw new Error('the new ticket is queued but not committed yet; trying again');
+    if (result.state === 'failed') {
+      await this.tell(client, to, `The ticket was not created: ${result.reason.replace(/^\w+: /, '')}`);
+      return 'refused';
+    }
+    const n = result.outcome.ticketNumber;
+    await this.tell(client, to, result.outcome.created
+      ? `Ticket <${this.deps.outbound.ticketLink(n)}|#${n}> created; it appears in the triage channel.`
+      : `This was already ticket <${this.deps.outbound.ticketLink(n)}|#${n}>.`);
+    return 'created';
+  }
+
+  /** A message only the person sees: through the response URL Slack gave, else as an ephemeral message, else a DM. */
+  private async tell(client: WebClient, to: { channel?: string; user: string; responseUrl?: string }, text: string, blocks?: unknown[]): Promise<void> {
+    if (to.responseUrl) {
+      const res = await fetch(to.responseUrl, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text, ...(blocks ? { blocks } : {}) }),
+      });
+      if (res.ok) return;
+      this.deps.logger.warn({ status: res.status }, 'Slack refused a response_url answer; sending it another way');
+    }
+    if (to.channel && !to.channel.startsWith('U')) {
+      await client.chat.postEphemeral({ channel: to.channel, user: to.user, text, ...(blocks ? { blocks: blocks as never } : {}) });
+      return;
+    }
+    await client.chat.postMessage({ channel: to.user, text, ...(blocks ? { blocks: blocks as never } : {}) });
+  }
+
+  /** Who a Slack user is: their email and name from users.info, and the agent or admin with that email. */
+  private async person(ws: WorkspaceConfig, client: WebClient, slackUserId: string): Promise<SlackPerson> {
+    const key = `${ws.id}:${slackUserId}`;
+    const hit = this.people.get(key);
+    if (hit && Date.now() - hit.at < PEOPLE_CACHE_MS) return hit.person;
+    const info = await client.users.info({ user: slackUserId });
+    const u = info.user as { is_bot?: boolean; real_name?: string; name?: string; profile?: { email?: string; real_name?: string; display_name?: string } } | undefined;
+    const email = u?.is_bot ? null : (u?.profile?.email ?? null);
+    const name = u?.profile?.real_name || u?.real_name || u?.profile?.display_name || u?.name || slackUserId;
+    const staff = email ? await this.deps.store.staffByEmail(ws.organizationId, email) : null;
+    const person = { staff, email, name };
+    if (this.people.size > 5000) this.people.clear();
+    this.people.set(key, { at: Date.now(), person });
+    return person;
+  }
+
+  /** Files shared in Slack, fetched with the bot token into attachment storage. */
+  private async download(ws: WorkspaceConfig, files: SlackFile[]): Promise<{ files: StoredFile[]; notes: string[] }> {
+    const stored: StoredFile[] = [];
+    const notes: string[] = [];
+    const limit = this.deps.config.attachmentMaxBytes;
+    for (const f of files) {
+      const name = (f.name || f.title || `file-${f.id}`).slice(0, 255);
+      const url = f.url_private_download ?? f.url_private;
+      if (!url || f.mode === 'tombstone' || f.mode === 'external') {
+        notes.push(`[The file "${name}" could not be taken from Slack.]`);
+        continue;
+      }
+      if ((f.size ?? 0) > limit) {
+        notes.push(`[The file "${name}" (${((f.size ?? 0) / 1024 / 1024).toFixed(1)} MB) was left out: it is larger than ${(limit / 1024 / 1024).toFixed(0)} MB.]`);
+        continue;
+      }
+      const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow' });
+      if (!res.ok || !res.body) throw new Error(`downloading "${name}" from Slack failed: HTTP ${res.status}`);
+      stored.push(await this.deps.storage.put(Readable.fromWeb(res.body as never), { filename: name, declaredType: f.mimetype, maxBytes: limit }));
+    }
+    return { files: stored, notes };
+  }
+}
+
+function notAgent(p: SlackPerson): string {
+  return p.email
+    ? `Your Slack account (${p.email}) is not an agent of this helpdesk, so nothing was sent or changed. Ask an admin to add an agent with this email.`
+    : 'Slack does not tell us your email address, so we cannot match you to an agent of this helpdesk: nothing was sent or changed. (The app needs the users:read.email scope.)';
+}
+
+/** A reply starting with a note marker ("note:", "//") is an internal note; the marker is not part of it. */
+export function readMarker(text: string, markers: readonly string[]): { internal: boolean; text: string } {
+  const trimmed = text.trimStart();
+  const marker = markers.find((m) => trimmed.toLowerCase().startsWith(m.toLowerCase()));
+  return marker ? { internal: true, text: trimmed.slice(marker.length).trim() } : { internal: false, text: text.trim() };
+}
+
+/** Slack's markup as plain text for the reporter: links, mentions and channel names readable, entities decoded. */
+export function slackToPlain(text: string): string {
+  return text
+    .replace(/<((?:https?|mailto):[^|>]+)\|([^>]+)>/g, (_m, url: string, label: string) => (label === url.replace(/^mailto:/, '') ? label : `${label} (${url})`))
+    .replace(/<((?:https?|mailto):[^>]+)>/g, (_m, url: string) => url.replace(/^mailto:/, ''))
+    .replace(/<#[A-Z0-9]+\|([^>]*)>/g, '#$1')
+    .replace(/<@[A-Z0-9]+\|([^>]*)>/g, '@$1')
+    .replace(/<@([A-Z0-9]+)>/g, '@$1')
+    .replace(/<!(here|channel|everyone)>/g, '@$1')
+    .replace(/<!subteam\^[A-Z0-9]+\|([^>]*)>/g, '$1')
+    .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+

@@ -1,0 +1,165 @@
+import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import type { IntakeEventInput } from '../../core/intake-event.ts';
+import { DeliveryError, type AttachmentStorage } from '../../core/ports.ts';
+import { SlackStore, type WorkspaceConfig } from '../../persistence/slack-store.ts';
+import { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
+import { SecretBox } from '../../security/secret-box.ts';
+import { every } from '../../workers/every.ts';
+import type { SubmitResult } from '../../workers/intake-producer.ts';
+import { Lease } from '../../workers/lease.ts';
+import type { NotificationSenders } from '../../workers/notification-senders.ts';
+import { rethrowByPolicy, workerOptions } from '../../workers/retry-policy.ts';
+import { SlackInbound } from './inbound.ts';
+import { ChannelBusy, SlackOutbound } from './outbound.ts';
+import { SLACK_INBOUND, SLACK_OUTBOUND, enqueueOutcome, enqueueSync, type SlackInboundJob, type SlackOutboundJob } from './queues.ts';
+import { SlackRefusal, slackClient } from './web-api.ts';
+
+export interface SlackChannelDeps {
+  config: Config;
+  orm: MikroORM;
+  redis: Redis;
+  /** A connection of its own for the workers' blocking reads. */
+  workerConnection: Redis;
+  logger: Logger;
+  storage: AttachmentStorage;
+  secret: string;
+  senders: NotificationSenders;
+  inboundQueue: Queue<SlackInboundJob>;
+  outboundQueue: Queue<SlackOutboundJob>;
+  submit: (event: IntakeEventInput) => Promise<SubmitResult>;
+}
+
+export interface SlackChannel { stop(): Promise<void> }
+
+const FEED_LEASE_MS = 15_000;
+/** Ticket changes are read again for this long: a transaction stamps its time when it starts, not when it commits. */
+const FEED_MARGIN_MS = 5_000;
+
+/**
+ * The Slack channel of a worker process: handles what Slack sent (queued by the web process), keeps every
+ * ticket's Slack message and thread in step with the ticket (one process reads the ticket feed, by lease),
+ * and shows under each reply taken from Slack what became of it.
+ */
+export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackChannel> {
+  const log = deps.logger.child({ channel: 'slack' });
+  const store = new SlackStore(deps.orm, new SecretBox(deps.secret));
+  await defineEnvironmentWorkspace(deps, store, log);
+  const outbound = new SlackOutbound({ config: deps.config, store, redis: deps.redis, storage: deps.storage, logger: log });
+  const sync = (organizationId: string, ticketId: string) =>
+    enqueueSync(deps.outboundQueue, deps.config, [{ organizationId, ticketId, version: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}` }]);
+  const inbound = new SlackInbound({
+    config: deps.config, store, updates: new TicketUpdateStore(deps.orm), storage: deps.storage, outbound, logger: log, submit: deps.submit,
+    changed: sync,
+    noted: (messageId) => enqueueOutcome(deps.outboundQueue, deps.config, messageId, 'note'),
+  });
+  deps.senders.onSettled(async ({ notification: n }) => {
+    if (n.kind !== 'agent_replied' || typeof n.payload.messageId !== 'string') return;
+    await enqueueOutcome(deps.outboundQueue, deps.config, n.payload.messageId, n.id);
+  });
+
+  const inboundWorker: Worker<SlackInboundJob> = new Worker<SlackInboundJob>(SLACK_INBOUND, async (job, token) => {
+    try {
+      return await inbound.handle(job.data);
+    } catch (err) {
+      return handBack(err, job, token, inboundWorker);
+    }
+  }, workerOptions(deps.config, deps.workerConnection, deps.config.slack.concurrency));
+
+  const outboundWorker: Worker<SlackOutboundJob> = new Worker<SlackOutboundJob>(SLACK_OUTBOUND, async (job, token) => {
+    try {
+      return job.data.kind === 'sync' ? await outbound.sync(job.data.organizationId, job.data.ticketId) : await outbound.outcome(job.data.messageId);
+    } catch (err) {
+      return handBack(err, job, token, outboundWorker);
+    }
+  }, workerOptions(deps.config, deps.workerConnection, deps.config.slack.concurrency));
+
+  const handBack = async (err: unknown, job: Job, token: string | undefined, worker: Worker): Promise<never> => {
+    if (err instanceof ChannelBusy) {
+      await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 200), token);
+      throw new DelayedError();
+    }
+    if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
+      // Slack said when to come back: the job waits as a delayed job, the worker goes on with others.
+      await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+      throw new DelayedError();
+    }
+    if (err instanceof SlackRefusal) throw new UnrecoverableError(err.message);
+    return rethrowByPolicy(err, deps.config, worker);
+  };
+
+  for (const [name, worker] of [['inbound', inboundWorker], ['outbound', outboundWorker]] as const) {
+    worker.on('failed', (job, err) => {
+      if (!job || err.name === 'DelayedError') return;
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+      log[final ? 'error' : 'warn']({ queue: name, jobId: job.id, attempt: job.attemptsMade, final, reason: err.message }, 'slack job failed');
+      // A post that never made it, after every retry, is recorded on the ticket where people look.
+      const data = job.data as SlackOutboundJob;
+      if (final && name === 'outbound' && data.kind === 'sync' && !(err.name === 'UnrecoverableError' && err.message.startsWith('Slack refused'))) {
+        void store.recordFailure(data.organizationId, data.ticketId, `Slack: ${err.message}`).catch(() => undefined);
+      }
+    });
+    worker.on('error', (err) => log.error({ queue: name, err: String(err) }, 'slack worker error'));
+  }
+
+  // The feed: tickets changed since the cursor, read by one process at a time, each change queued once.
+  const lease = new Lease(deps.redis, `${deps.config.queuePrefix}:slack:feed`, FEED_LEASE_MS);
+  let held = false;
+  const seen = new Map<string, string>();
+  const readFeed = async () => {
+    held = held ? await lease.renew() : await lease.acquire();
+    if (!held) return;
+    for (const ws of await store.enabled()) {
+      const changed = await store.changedTickets(ws, FEED_MARGIN_MS);
+      const fresh = changed.filter((t) => seen.get(t.id) !== t.updatedAt);
+      await enqueueSync(deps.outboundQueue, deps.config, fresh.map((t) => ({ organizationId: ws.organizationId, ticketId: t.id, version: t.updatedAt })));
+      for (const t of fresh) seen.set(t.id, t.updatedAt);
+      const last = changed.at(-1);
+      if (last) await store.advanceCursor(ws.id, last.updatedAt);
+    }
+    if (seen.size > 10_000) seen.clear();
+  };
+  const feed = every(Math.min(deps.config.slack.syncPollMs, FEED_LEASE_MS / 3), readFeed, log, 'read the ticket feed for Slack');
+
+  return {
+    async stop() {
+      await feed.stop();
+      if (held) await lease.release().catch(() => undefined);
+      await Promise.all([inboundWorker.close(), outboundWorker.close()]);
+    },
+  };
+}
+
+/** Connects the workspace the environment names (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_ORGANIZATION, SLACK_TRIAGE_CHANNEL). */
+async function defineEnvironmentWorkspace(deps: SlackChannelDeps, store: SlackStore, log: Logger): Promise<void> {
+  const s = deps.config.slack;
+  if (!s.botToken || !s.signingSecret || !s.organization || !s.triageChannel) return;
+  const org = await deps.orm.em.fork().getConnection().execute<Array<{ id: string }>>('SELECT id FROM organizations WHERE slug = ?', [s.organization]);
+  if (!org[0]) throw new Error(`SLACK_ORGANIZATION is "${s.organization}", but no organization has that slug: create it (npm run cli -- org create) or fix the variable.`);
+  const ws = await connectWorkspace(store, s.apiUrl, { organizationId: org[0].id, botToken: s.botToken, signingSecret: s.signingSecret, triageChannel: s.triageChannel, noteMarkers: [...s.noteMarkers] }, { replace: true });
+  log.info({ team: ws.teamId, triage: ws.triageChannel }, 'Slack workspace defined by the environment');
+}
+
+/** Checks the token with auth.test (which also names the team and the bot user) and stores the workspace. */
+export async function connectWorkspace(
+  store: SlackStore,
+  apiUrl: string,
+  w: { organizationId: string; botToken: string; signingSecret: string; triageChannel: string; noteMarkers: string[] },
+  opts: { replace?: boolean } = {},
+): Promise<WorkspaceConfig> {
+  let auth: { team_id?: string; team?: string; user_id?: string };
+  try {
+    auth = await slackClient(w.botToken, apiUrl).auth.test();
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error;
+    throw new Error(`Slack did not accept the bot token (${code ?? (err as Error).message}): copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page.`);
+  }
+  if (!auth.team_id || !auth.user_id) throw new Error('Slack answered auth.test without a team or a bot user: is this a bot token (xoxb-...)?');
+  return store.addWorkspace({
+    organizationId: w.organizationId, teamId: auth.team_id, teamName: auth.team ?? '', botUserId: auth.user_id, botToken: w.botToken,
+    signingSecret: w.signingSecret, triageChannel: w.triageChannel, noteMarkers: w.noteMarkers,
+  }, opts);
+}

@@ -1,0 +1,187 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Router from '@koa/router';
+import { App, HTTPReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/index.ts';
+import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
+import { HttpError } from '../../web/http-error.ts';
+import { ACTIONS } from './card.ts';
+import { NEW_TICKET_CALLBACK, newTicketModal, readNewTicket } from './modal.ts';
+import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
+
+const CACHE_MS = 10_000;
+const MAX_BODY = 1024 * 1024;
+/** Slack signs the time of each request; an older one is a replay. */
+const MAX_AGE_S = 300;
+export const SHORTCUT_CALLBACK = 'create_ticket';
+const PATH = '/slack/events';
+
+/**
+ * `POST /slack/events`: the Request URL of every connected Slack app (events, interactivity, slash commands).
+ * The request is matched to its workspace by its signature, then handed to that workspace's Bolt app through
+ * Bolt's own HTTP receiver, on this server. Every handler acknowledges at once and queues the work.
+ */
+export function slackEventRoutes(deps: { config: Config; store: SlackStore; queue: Queue<SlackInboundJob>; logger: Logger }): Router {
+  const router = new Router();
+  const log = deps.logger.child({ channel: 'slack' });
+  let cache: { at: number; apps: Array<{ ws: WorkspaceConfig; app: App; receiver: HTTPReceiver }> } | null = null;
+  const apps = async () => {
+    if (cache && Date.now() - cache.at < CACHE_MS) return cache.apps;
+    const workspaces = await deps.store.enabled();
+    const previous = cache?.apps ?? [];
+    const next = workspaces.map((ws) => {
+      const same = previous.find((p) => p.ws.id === ws.id && p.ws.botToken === ws.botToken && p.ws.signingSecret === ws.signingSecret
+        && p.ws.organizationId === ws.organizationId);
+      return same ? { ...same, ws } : { ws, ...boltApp(ws, deps, log) };
+    });
+    cache = { at: Date.now(), apps: next };
+    return next;
+  };
+
+  router.post(PATH, async (ctx) => {
+    const signature = ctx.get('x-slack-signature');
+    const timestamp = Number(ctx.get('x-slack-request-timestamp'));
+    if (!signature || !Number.isFinite(timestamp)) throw new HttpError(401, 'unauthenticated', 'Slack requests carry X-Slack-Signature and X-Slack-Request-Timestamp.');
+    if (Math.abs(Date.now() / 1000 - timestamp) > MAX_AGE_S) throw new HttpError(401, 'unauthenticated', 'The request is older than five minutes (or the clocks disagree).');
+    const raw = await readBody(ctx.req);
+    const candidates = await apps();
+    const hint = teamHint(raw, ctx.get('content-type'));
+    const ordered = [...candidates.filter((c) => c.ws.teamId === hint), ...candidates.filter((c) => c.ws.teamId !== hint)];
+    const match = ordered.find((c) => signedBy(c.ws.signingSecret, timestamp, raw, signature));
+    if (!match) throw new HttpError(401, 'unauthenticated', 'The signature matches no connected Slack workspace.');
+    // Bolt reads the body we already read, verifies the signature itself and answers on the raw response.
+    (ctx.req as unknown as { rawBody?: Buffer }).rawBody = raw;
+    ctx.respond = false;
+    match.receiver.requestListener(ctx.req, ctx.res);
+  });
+  return router;
+}
+
+function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<SlackInboundJob> }, log: Logger): { app: App; receiver: HTTPReceiver } {
+  const logger = boltLogger(log.child({ team: ws.teamId }));
+  const receiver = new HTTPReceiver({ signingSecret: ws.signingSecret, endpoints: PATH, logger });
+  const app = new App({
+    token: ws.botToken,
+    receiver,
+    logger,
+    botUserId: ws.botUserId,
+    clientOptions: { slackApiUrl: deps.config.slack.apiUrl },
+  });
+  const enqueue = (kind: SlackInboundJob['kind'], payload: SlackPayload, key: string) =>
+    enqueueInbound(deps.queue, deps.config, { teamId: ws.teamId, kind, payload }, `${ws.teamId}:${key}`);
+
+  app.event('message', async ({ event, body }) => {
+    const m = event as unknown as Record<string, unknown>;
+    // Only people's replies in a thread can be answers; bots (this one too), edits and joins never are.
+    if (!isPersonReplyInThread(m, ws.botUserId)) return;
+    const eventId = String((body as { event_id?: string }).event_id ?? `${m.channel}:${m.ts}`);
+    await enqueue('message', { event: m, event_id: eventId }, eventId);
+  });
+
+  for (const actionId of Object.values(ACTIONS)) {
+    app.action(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const a = action as unknown as { action_ts?: string };
+      const b = body as unknown as { user: { id: string }; container?: { message_ts?: string } };
+      await enqueue('action', body as unknown as SlackPayload, `${b.container?.message_ts}:${b.user.id}:${a.action_ts ?? Date.now()}:${actionId}`);
+    });
+  }
+
+  // Whatever the command is called in the app's settings (/ticket by default), it is this one.
+  app.command(/.*/, async ({ ack, command, client }) => {
+    const text = command.text.trim();
+    if (/^new\b/i.test(text)) {
+      await ack();
+      // A trigger id lives three seconds: the modal opens now, the ticket is made when it is sent.
+      await client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(text.replace(/^new\s*/i, '')) as never });
+      return;
+    }
+    if (!/^#?\d+$/.test(text)) {
+      await ack({ response_type: 'ephemeral', text: `Usage: \`${command.command} 1042\` shows ticket #1042; \`${command.command} new\` opens a form to create one.` });
+      return;
+    }
+    await ack();
+    await enqueue('command', command as unknown as SlackPayload, command.trigger_id);
+  });
+
+  app.view(NEW_TICKET_CALLBACK, async ({ ack, body, view }) => {
+    const read = readNewTicket(view.state.values as never);
+    if ('errors' in read) {
+      await ack({ response_action: 'errors', errors: read.errors });
+      return;
+    }
+    await ack();
+    await enqueue('view', body as unknown as SlackPayload, `${view.id}:${view.hash}`);
+  });
+
+  app.shortcut(SHORTCUT_CALLBACK, async ({ ack, body }) => {
+    await ack();
+    const b = body as unknown as { channel?: { id: string }; message?: { ts: string } };
+    // One Slack message makes one ticket, however many times (or people) ask.
+    await enqueue('shortcut', body as unknown as SlackPayload, `${b.channel?.id}:${b.message?.ts}`);
+  });
+
+  app.error(async (err) => {
+    log.warn({ team: ws.teamId, err: String((err as Error).message ?? err) }, 'slack handler failed');
+  });
+  return { app, receiver };
+}
+
+/** A message event that a person wrote as a reply in a thread (files included), not a bot, an edit or a join. */
+export function isPersonReplyInThread(m: Record<string, unknown>, botUserId: string): boolean {
+  if (m.bot_id || m.bot_profile || m.app_id) return false;
+  if (m.subtype !== undefined && m.subtype !== 'file_share' && m.subtype !== 'thread_broadcast') return false;
+  if (typeof m.user !== 'string' || m.user === botUserId) return false;
+  return typeof m.thread_ts === 'string' && m.thread_ts !== m.ts;
+}
+
+function signedBy(secret: string, timestamp: number, raw: Buffer, signature: string): boolean {
+  const expected = Buffer.from(`v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest('hex')}`);
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The team a request says it comes from (unverified: only the order in which secrets are tried). */
+function teamHint(raw: Buffer, contentType: string): string | undefined {
+  try {
+    const text = raw.toString('utf8');
+    const body = contentType.startsWith('application/x-www-form-urlencoded')
+      ? (() => {
+          const form = new URLSearchParams(text);
+          const payload = form.get('payload');
+          return payload ? JSON.parse(payload) : Object.fromEntries(form);
+        })()
+      : JSON.parse(text);
+    return body.team_id ?? body.team?.id ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY) throw new HttpError(413, 'too_large', 'Slack requests are small; this one is over 1 MB.');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'too_large', 'Slack requests are small; this one is over 1 MB.');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function boltLogger(log: Logger): BoltLogger {
+  let level = LogLevel.WARN;
+  return {
+    debug: (...m: unknown[]) => log.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => log.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => log.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => log.error(m.map(String).join(' ')),
+    setLevel: (l: LogLevel) => { level = l; },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}

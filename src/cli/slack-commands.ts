@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { DomainError } from '../core/errors.ts';
+import { connectWorkspace } from '../channels/slack/index.ts';
+import { slackClient } from '../channels/slack/web-api.ts';
+import { Directory } from '../persistence/directory.ts';
+import { SlackStore } from '../persistence/slack-store.ts';
+import { withSql } from '../persistence/sql.ts';
+import { SecretBox } from '../security/secret-box.ts';
+import type { CliContext } from './mail-commands.ts';
+
+const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
+
+/** `slack …`: connecting an organization's Slack workspace, routing tickets to channels, checking it, removing it. */
+export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: () => string; publicUrl: () => string; noteMarkers: () => readonly string[] }): void {
+  const slack = program.command('slack').description("an organization's Slack workspace (agents answer tickets in threads)");
+  slack.command('add')
+    .requiredOption('--org <org>', 'organization id or slug')
+    .requiredOption('--token <token>', "the app's Bot User OAuth Token (xoxb-...)")
+    .requiredOption('--signing-secret <secret>', "the app's Signing Secret (Basic Information)")
+    .requiredOption('--channel <id>', 'the triage channel id (C0123ABCD); invite the app to it')
+    .option('--note-markers <list>', 'comma-separated prefixes that make a thread reply an internal note')
+    .option('--replace', 'replace the workspace the organization has')
+    .action(async (opts: { org: string; token: string; signingSecret: string; channel: string; noteMarkers?: string; replace?: boolean }) => {
+      if (!/^xox[a-z]-/.test(opts.token)) throw new InvalidArgumentError('--token does not look like a bot token (xoxb-...).');
+      if (!/^[0-9a-f]{16,64}$/i.test(opts.signingSecret)) throw new InvalidArgumentError('--signing-secret is the hex string under Basic Information → App Credentials.');
+      if (!CHANNEL_ID.test(opts.channel)) throw new InvalidArgumentError('--channel takes the channel id (like C0123ABCD: open the channel details in Slack), not its name.');
+      const markers = opts.noteMarkers ? opts.noteMarkers.split(',').map((m) => m.trim()).filter(Boolean) : [...cli.noteMarkers()];
+      await cli.withDatabase(async (orm, secret) => {
+        const org = await new Directory(orm).organization(opts.org);
+        const ws = await connectWorkspace(new SlackStore(orm, new SecretBox(secret)), cli.apiUrl(), {
+          organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers,
+        }, { replace: opts.replace });
+        cli.print({
+          organization: org.slug, team: `${ws.teamName} (${ws.teamId})`, triageChannel: ws.triageChannel, noteMarkers: ws.noteMarkers,
+          requestUrl: `${cli.publicUrl()}/slack/events`,
+          note: 'set the Request URL above for Event Subscriptions (message.channels, message.groups), Interactivity and the /ticket command',
+        });
+      });
+    });
+  slack.command('route')
+    .requiredOption('--org <org>', 'organization id or slug')
+    .option('--category <category>', 'category id or name')
+    .option('--service <service>', 'service id or name')
+    .option('--channel <id>', 'channel id for these tickets; leave out to send them back to the triage channel')
+    .action(async (opts: { org: string; category?: string; service?: string; channel?: string }) => {
+      if (Boolean(opts.category) === Boolean(opts.service)) throw new InvalidArgumentError('Give either --category or --service.');
+      if (opts.channel && !CHANNEL_ID.test(opts.channel)) throw new InvalidArgumentError('--channel takes the channel id (like C0123ABCD), not its name.');
+      await cli.withDatabase(async (orm, secret) => {
+        const org = await new Directory(orm).organization(opts.org);
+        const table = opts.category ? 'categories' : 'services';
+        const ref = (opts.category ?? opts.service)!;
+        const row = await withSql(orm, (sql) => sql.one<{ id: string }>(
+          `SELECT id FROM ${table} WHERE organization_id = $1 AND (id::text = $2 OR lower(name) = lower($2)) LIMIT 1`, [org.id, ref]));
+        if (!row) throw new DomainError('not_found', `No ${opts.category ? 'category' : 'service'} "${ref}" in ${org.slug}.`);
+        await new SlackStore(orm, new SecretBox(secret)).setRoute(org.id, opts.category ? { categoryId: row.id } : { serviceId: row.id }, opts.channel ?? null);
+        cli.print({ organization: org.slug, [opts.category ? 'category' : 'service']: ref, channel: opts.channel ?? 'triage channel' });
+      });
+    });
+  slack.command('list').action(async () => {
+    await cli.withDatabase(async (orm, secret) => cli.print(await new SlackStore(orm, new SecretBox(secret)).list()));
+  });
+  slack.command('test')
+    .requiredOption('--org <org>', 'organization id or slug')
+    .action(async (opts: { org: string }) => {
+      await cli.withDatabase(async (orm, secret) => {
+        const org = await new Directory(orm).organization(opts.org);
+        const ws = await new SlackStore(orm, new SecretBox(secret)).byOrganization(org.id);
+        if (!ws) throw new DomainError('not_found', `${org.slug} has no Slack workspace; see \`slack add\`.`);
+        const client = slackClient(ws.botToken, cli.apiUrl());
+        const auth = await client.auth.test();
+        const info = await client.conversations.info({ channel: ws.triageChannel }).then(
+          (r) => ({ ok: true, name: (r.channel as { name?: string; is_member?: boolean })?.name, member: (r.channel as { is_member?: boolean })?.is_member }),
+          (err) => ({ ok: false, error: (err as { data?: { error?: string } }).data?.error ?? String(err) }));
+        cli.print({ team: auth.team, bot: auth.user, triageChannel: { id: ws.triageChannel, ...info } });
+      });
+    });
+  slack.command('remove')
+    .requiredOption('--org <org>', 'organization id or slug')
+    .action(async (opts: { org: string }) => {
+      await cli.withDatabase(async (orm, secret) => {
+        const org = await new Directory(orm).organization(opts.org);
+        if (!(await new SlackStore(orm, new SecretBox(secret)).remove(org.id))) throw new DomainError('not_found', `${org.slug} has no Slack workspace.`);
+        cli.print({ removed: org.slug });
+      });
+    });
+}

@@ -1,0 +1,314 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { DomainError } from '../core/errors.ts';
+import type { SecretBox } from '../security/secret-box.ts';
+import { PG, iso, isoOrNull, pgCode, withSql } from './sql.ts';
+
+/** A connected workspace with its secrets opened, as the Slack channel uses it. */
+export interface WorkspaceConfig {
+  id: string;
+  organizationId: string;
+  teamId: string;
+  teamName: string;
+  botUserId: string;
+  botToken: string;
+  signingSecret: string;
+  triageChannel: string;
+  noteMarkers: string[];
+}
+
+export interface WorkspaceStatus {
+  organization_slug: string; team_id: string; team_name: string; triage_channel: string; note_markers: string[];
+  enabled: boolean; last_error: string | null; routes: Array<{ category: string | null; service: string | null; channel: string }>;
+}
+
+/** A ticket as its Slack message shows it. */
+export interface TicketCard {
+  id: string;
+  organizationId: string;
+  number: number;
+  subject: string;
+  status: string;
+  priority: string;
+  deadline: string | null;
+  channel: string;
+  reporterName: string;
+  reporterAddress: string | null;
+  objectName: string | null;
+  categoryId: string | null;
+  categoryName: string | null;
+  serviceId: string | null;
+  serviceName: string | null;
+  assigneeName: string | null;
+  createdAt: string;
+}
+
+/** A ticket message still to be posted into the ticket's thread. */
+export interface MessageToMirror {
+  id: string;
+  body: string;
+  visibility: 'public' | 'internal';
+  authorName: string;
+  byStaff: boolean;
+  channel: string;
+  files: Array<{ filename: string; contentType: string; storageKey: string; size: number }>;
+}
+
+const WORKSPACE_COLUMNS = 'id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers';
+
+interface WorkspaceRow {
+  id: string; organization_id: string; team_id: string; team_name: string; bot_user_id: string; bot_token: string;
+  signing_secret: string; triage_channel: string; note_markers: string[];
+}
+
+/** Slack workspaces of organizations, the ticket feed they read, and which Slack message is which ticket message. */
+export class SlackStore {
+  constructor(private readonly orm: MikroORM, private readonly box: SecretBox) {}
+
+  async addWorkspace(w: Omit<WorkspaceConfig, 'id'>, opts: { replace?: boolean } = {}): Promise<WorkspaceConfig> {
+    try {
+      const saved = await withSql(this.orm, (sql) => sql.one<{ id: string }>(
+        `INSERT INTO slack_workspaces (id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+         ${opts.replace ? `ON CONFLICT (organization_id) DO UPDATE SET team_id = excluded.team_id, team_name = excluded.team_name,
+                             bot_user_id = excluded.bot_user_id, bot_token = excluded.bot_token, signing_secret = excluded.signing_secret,
+                             triage_channel = excluded.triage_channel, note_markers = excluded.note_markers, enabled = true, last_error = NULL` : ''}
+         RETURNING id`,
+        [uuidv7(), w.organizationId, w.teamId, w.teamName, w.botUserId, this.box.seal(w.botToken), this.box.seal(w.signingSecret),
+          w.triageChannel, JSON.stringify(w.noteMarkers)]));
+      return { ...w, id: saved!.id };
+    } catch (err) {
+      if (pgCode(err) === PG.uniqueViolation) {
+        throw new DomainError('conflict', 'This organization already has a Slack workspace, or this workspace is connected to another organization: remove it first (slack remove).');
+      }
+      throw err;
+    }
+  }
+
+  async enabled(): Promise<WorkspaceConfig[]> {
+    const rows = await withSql(this.orm, (sql) => sql.rows<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE enabled ORDER BY created_at`));
+    return rows.map((r) => this.open(r));
+  }
+
+  async byTeam(teamId: string): Promise<WorkspaceConfig | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE team_id = $1 AND enabled`, [teamId]));
+    return row ? this.open(row) : null;
+  }
+
+  async byOrganization(organizationId: string): Promise<WorkspaceConfig | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE organization_id = $1 AND enabled`, [organizationId]));
+    return row ? this.open(row) : null;
+  }
+
+  list(): Promise<WorkspaceStatus[]> {
+    return withSql(this.orm, (sql) => sql.rows<WorkspaceStatus>(
+      `SELECT o.slug AS organization_slug, w.team_id, w.team_name, w.triage_channel, w.note_markers, w.enabled, w.last_error,
+              coalesce((SELECT json_agg(json_build_object('category', c.name, 'service', s.name, 'channel', r.channel_id) ORDER BY r.created_at)
+                          FROM slack_routes r LEFT JOIN categories c ON c.id = r.category_id LEFT JOIN services s ON s.id = r.service_id
+                         WHERE r.organization_id = w.organization_id), '[]') AS routes
+         FROM slack_workspaces w JOIN organizations o ON o.id = w.organization_id ORDER BY o.slug`));
+  }
+
+  async remove(organizationId: string): Promise<boolean> {
+    const rows = await withSql(this.orm, (sql) => sql.rows('DELETE FROM slack_workspaces WHERE organization_id = $1 RETURNING id', [organizationId]));
+    return rows.length > 0;
+  }
+
+  noteError(workspaceId: string, error: string | null): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE slack_workspaces SET last_error = $2 WHERE id = $1', [workspaceId, error]);
+    });
+  }
+
+  /** Routes a category's or a service's tickets to a channel (null channel: back to the triage channel). */
+  setRoute(organizationId: string, by: { categoryId?: string; serviceId?: string }, channelId: string | null): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(
+        `DELETE FROM slack_routes WHERE organization_id = $1 AND category_id IS NOT DISTINCT FROM $2::uuid AND service_id IS NOT DISTINCT FROM $3::uuid`,
+        [organizationId, by.categoryId ?? null, by.serviceId ?? null]);
+      if (channelId) {
+        await sql.rows('INSERT INTO slack_routes (id, organization_id, category_id, service_id, channel_id) VALUES ($1, $2, $3, $4, $5)',
+          [uuidv7(), organizationId, by.categoryId ?? null, by.serviceId ?? null, channelId]);
+      }
+    });
+  }
+
+  /**
+   * The channel a ticket's message goes to: a route for its category (or a parent category), then for its
+   * service, else the triage channel.
+   */
+  async channelFor(workspace: WorkspaceConfig, ticket: Pick<TicketCard, 'categoryId' | 'serviceId'>): Promise<string> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ channel_id: string }>(
+      `WITH RECURSIVE up(id, depth) AS (
+         SELECT $2::uuid, 0 WHERE $2::uuid IS NOT NULL
+         UNION ALL SELECT c.parent_id, up.depth + 1 FROM categories c JOIN up ON c.id = up.id WHERE c.parent_id IS NOT NULL AND up.depth < 20)
+       SELECT r.channel_id FROM slack_routes r
+        WHERE r.organization_id = $1
+          AND ((r.category_id IN (SELECT id FROM up) AND r.service_id IS NULL) OR (r.service_id = $3::uuid AND r.category_id IS NULL))
+        ORDER BY r.category_id IS NULL, (SELECT depth FROM up WHERE up.id = r.category_id) LIMIT 1`,
+      [workspace.organizationId, ticket.categoryId, ticket.serviceId]));
+    return row?.channel_id ?? workspace.triageChannel;
+  }
+
+  /**
+   * Tickets of the organization changed since the workspace's cursor (less `marginMs`, for transactions that
+   * took their timestamp earlier but committed later), oldest first.
+   */
+  changedTickets(workspace: WorkspaceConfig, marginMs: number, limit = 200): Promise<Array<{ id: string; updatedAt: string }>> {
+    return withSql(this.orm, async (sql) => (await sql.rows<{ id: string; updated_at: unknown }>(
+      `SELECT t.id, t.updated_at FROM tickets t, slack_workspaces w
+        WHERE w.id = $1 AND t.organization_id = w.organization_id AND t.updated_at > w.sync_cursor - ($2::int * interval '1 millisecond')
+        ORDER BY t.updated_at, t.id LIMIT $3`,
+      [workspace.id, marginMs, limit])).map((r) => ({ id: r.id, updatedAt: iso(r.updated_at) })));
+  }
+
+  advanceCursor(workspaceId: string, to: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE slack_workspaces SET sync_cursor = greatest(sync_cursor, $2::timestamptz) WHERE id = $1', [workspaceId, to]);
+    });
+  }
+
+  async card(organizationId: string, ticketId: string): Promise<TicketCard | null> {
+    const r = await withSql(this.orm, (sql) => sql.one<Record<string, unknown>>(
+      `SELECT t.id, t.organization_id, t.number, t.subject, t.status, t.priority, t.deadline, t.channel, t.created_at,
+              t.category_id, c.name AS category_name, t.service_id, s.name AS service_name, o.name AS object_name,
+              r.name AS reporter_name, u.name AS assignee_name,
+              (SELECT i.address FROM reporter_identities i WHERE i.reporter_id = t.reporter_id
+                ORDER BY (i.kind = 'email') DESC, i.created_at LIMIT 1) AS reporter_address
+         FROM tickets t
+         JOIN reporters r ON r.id = t.reporter_id
+         LEFT JOIN users u ON u.id = t.assignee_id
+         LEFT JOIN categories c ON c.id = t.category_id
+         LEFT JOIN services s ON s.id = t.service_id
+         LEFT JOIN objects o ON o.id = t.object_id
+        WHERE t.organization_id = $1 AND t.id = $2`,
+      [organizationId, ticketId]));
+    return r ? toCard(r) : null;
+  }
+
+  async cardByNumber(organizationId: string, number: number): Promise<TicketCard | null> {
+    const row = await withSql(this.orm, (sql) => sql.one<{ id: string }>('SELECT id FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, number]));
+    return row ? this.card(organizationId, row.id) : null;
+  }
+
+  thread(ticketId: string): Promise<{ channelId: string; ts: string; renderedHash: string } | null> {
+    return withSql(this.orm, async (sql) => {
+      const r = await sql.one<{ channel_id: string; ts: string; rendered_hash: string }>('SELECT channel_id, ts, rendered_hash FROM slack_threads WHERE ticket_id = $1', [ticketId]);
+      return r ? { channelId: r.channel_id, ts: r.ts, renderedHash: r.rendered_hash } : null;
+    });
+  }
+
+  /** The ticket whose message is `ts` in `channelId`, within the organization. */
+  ticketOfThread(organizationId: string, channelId: string, ts: string): Promise<{ ticketId: string; number: number } | null> {
+    return withSql(this.orm, async (sql) => {
+      const r = await sql.one<{ ticket_id: string; number: number }>(
+        `SELECT s.ticket_id, t.number FROM slack_threads s JOIN tickets t ON t.id = s.ticket_id
+          WHERE s.organization_id = $1 AND s.channel_id = $2 AND s.ts = $3`, [organizationId, channelId, ts]);
+      return r ? { ticketId: r.ticket_id, number: r.number } : null;
+    });
+  }
+
+  saveThread(organizationId: string, ticketId: string, channelId: string, ts: string, renderedHash: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(
+        `INSERT INTO slack_threads (ticket_id, organization_id, channel_id, ts, rendered_hash) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (ticket_id) DO UPDATE SET channel_id = excluded.channel_id, ts = excluded.ts, rendered_hash = excluded.rendered_hash,
+                                               last_error = NULL, updated_at = now()`,
+        [ticketId, organizationId, channelId, ts, renderedHash]);
+    });
+  }
+
+  /**
+   * Messages of the ticket not yet in its thread, oldest first: every message except the replies that came
+   * from the thread itself (marked in their metadata when they were taken, before any post could happen).
+   */
+  async unmirrored(ticketId: string, limit = 20): Promise<MessageToMirror[]> {
+    const rows = await withSql(this.orm, (sql) => sql.rows<{
+      id: string; body: string; visibility: 'public' | 'internal'; author_name: string | null; by_staff: boolean; channel: string;
+      files: MessageToMirror['files'] | null;
+    }>(
+      `SELECT m.id, m.body, m.visibility, m.channel, coalesce(u.name, nullif(r.name, ''), i.address) AS author_name, m.author_user_id IS NOT NULL AS by_staff,
+              (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key, 'size', a.size) ORDER BY a.id)
+                 FROM attachments a WHERE a.message_id = m.id) AS files
+         FROM messages m
+         LEFT JOIN users u ON u.id = m.author_user_id
+         LEFT JOIN reporters r ON r.id = m.author_reporter_id
+         LEFT JOIN LATERAL (SELECT address FROM reporter_identities WHERE reporter_id = r.id ORDER BY created_at LIMIT 1) i ON true
+        WHERE m.ticket_id = $1 AND NOT EXISTS (SELECT 1 FROM slack_posts p WHERE p.message_id = m.id)
+          AND NOT (m.metadata ? 'slackThread')
+        ORDER BY m.created_at, m.id LIMIT $2`,
+      [ticketId, limit]));
+    return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, channel: r.channel, files: r.files ?? [] }));
+  }
+
+  recordPost(p: { messageId: string; organizationId: string; ticketId: string; channelId: string; ts: string; direction: 'in' | 'out' }): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(
+        `INSERT INTO slack_posts (message_id, organization_id, ticket_id, channel_id, ts, direction) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (message_id) DO NOTHING`,
+        [p.messageId, p.organizationId, p.ticketId, p.channelId, p.ts, p.direction]);
+    });
+  }
+
+  /** Where a reply taken from Slack sits (from its metadata, written with it); null for messages from elsewhere. */
+  replyPost(messageId: string): Promise<{ organizationId: string; ticketId: string; channelId: string; ts: string; visibility: string } | null> {
+    return withSql(this.orm, async (sql) => {
+      const r = await sql.one<{ organization_id: string; ticket_id: string; channel_id: string | null; ts: string | null; visibility: string }>(
+        `SELECT organization_id, ticket_id, metadata->'slackThread'->>'channel' AS channel_id, metadata->'slackThread'->>'ts' AS ts, visibility
+           FROM messages WHERE id = $1`, [messageId]);
+      return r?.channel_id && r.ts ? { organizationId: r.organization_id, ticketId: r.ticket_id, channelId: r.channel_id, ts: r.ts, visibility: r.visibility } : null;
+    });
+  }
+
+  setOutcome(messageId: string, outcome: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE slack_posts SET outcome = $2 WHERE message_id = $1', [messageId, outcome]);
+    });
+  }
+
+  /** The notifications about a message and what became of them. */
+  deliveries(messageId: string): Promise<Array<{ status: string; kind: string | null; address: string | null; error: string | null }>> {
+    return withSql(this.orm, (sql) => sql.rows(
+      `SELECT status, delivered_kind AS kind, delivered_address AS address, last_error AS error
+         FROM notifications WHERE payload->>'messageId' = $1 AND kind = 'agent_replied' ORDER BY created_at`, [messageId]));
+  }
+
+  /** A staff user of the organization with this email (agents and admins speak for the helpdesk; customers do not). */
+  staffByEmail(organizationId: string, email: string): Promise<{ userId: string; name: string; role: string } | null> {
+    return withSql(this.orm, async (sql) => {
+      const r = await sql.one<{ id: string; name: string; role: string }>(
+        `SELECT id, name, role FROM users WHERE organization_id = $1 AND lower(email) = lower($2) AND role IN ('agent', 'admin')`, [organizationId, email]);
+      return r ? { userId: r.id, name: r.name, role: r.role } : null;
+    });
+  }
+
+  /** Records on the ticket that Slack refused a post for good, so that people see it where they look. */
+  recordFailure(organizationId: string, ticketId: string, reason: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows(
+        `WITH e AS (INSERT INTO ticket_events (id, organization_id, ticket_id, channel, kind, changes) VALUES ($1, $2, $3, 'slack', 'slack_post_failed', $4::jsonb))
+         UPDATE slack_threads SET last_error = $5 WHERE ticket_id = $3`,
+        [uuidv7(), organizationId, ticketId, JSON.stringify({ reason }), reason]);
+    });
+  }
+
+  private open(r: WorkspaceRow): WorkspaceConfig {
+    return {
+      id: r.id, organizationId: r.organization_id, teamId: r.team_id, teamName: r.team_name, botUserId: r.bot_user_id,
+      botToken: this.box.open(r.bot_token), signingSecret: this.box.open(r.signing_secret), triageChannel: r.triage_channel,
+      noteMarkers: r.note_markers,
+    };
+  }
+}
+
+function toCard(r: Record<string, unknown>): TicketCard {
+  return {
+    id: String(r.id), organizationId: String(r.organization_id), number: Number(r.number), subject: String(r.subject),
+    status: String(r.status), priority: String(r.priority), deadline: isoOrNull(r.deadline), channel: String(r.channel),
+    reporterName: String(r.reporter_name ?? ''), reporterAddress: (r.reporter_address as string | null) ?? null,
+    objectName: (r.object_name as string | null) ?? null, categoryId: (r.category_id as string | null) ?? null,
+    categoryName: (r.category_name as string | null) ?? null, serviceId: (r.service_id as string | null) ?? null,
+    serviceName: (r.service_name as string | null) ?? null, assigneeName: (r.assignee_name as string | null) ?? null,
+    createdAt: iso(r.created_at),
+  };
+}
