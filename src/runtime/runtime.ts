@@ -284,7 +284,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
     });
     if (options.slack !== false) slack = await startSlackChannel({
       config: rt.config, orm: rt.orm, redis: rt.producerRedis, workerConnection: slackRedis, logger: rt.logger, secret: rt.secret,
-      senders: rt.senders, inboundQueue: rt.slackInboundQueue, outboundQueue: rt.slackOutboundQueue,
+      senders: rt.senders, inboundQueue: rt.slackInboundQueue, outboundQueue: rt.slackOutboundQueue, notifyQueue: rt.notifyQueue,
       storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),
       submit: (event) => producer.submitAndWait(event, 60_000),
     });

@@ -77,6 +77,8 @@ async function cleanQueues(rt: Runtime): Promise<void> {
     await rt.intakeQueue.obliterate({ force: true });
     await rt.notifyQueue.obliterate({ force: true });
     await rt.telegramQueue.obliterate({ force: true });
+    await rt.slackInboundQueue.obliterate({ force: true });
+    await rt.slackOutboundQueue.obliterate({ force: true });
   } catch {
     // Redis may be the thing a test stopped.
   }

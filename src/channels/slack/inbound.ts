@@ -25,6 +25,8 @@ export interface InboundDeps {
   submit: (event: IntakeEventInput) => Promise<SubmitResult>;
   /** Called when a ticket changed here, so that its message is updated without waiting for the feed. */
   changed: (organizationId: string, ticketId: string) => Promise<void>;
+  /** Queues the notifications a change wrote (the reporter hears that their ticket was resolved). */
+  notify: (notificationIds: string[]) => Promise<void>;
   /** Called for a note taken from a thread: its outcome (kept internal) is shown at once. */
   noted: (messageId: string) => Promise<void>;
 }
@@ -129,7 +131,9 @@ export class SlackInbound {
       default: return 'unknown action';
     }
     try {
-      await this.deps.updates.update(actor, number, patch, 'slack');
+      const { notificationIds } = await this.deps.updates.update(actor, number, patch, 'slack');
+      // Committed already: a failure to queue them is the sweeper's to mend, not a reason to apply the change again.
+      await this.deps.notify(notificationIds).catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not queue notifications; the sweeper will'));
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
       await tell(`#${number}: ${err.message}`);

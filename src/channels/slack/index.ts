@@ -13,6 +13,8 @@ import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { Lease } from '../../workers/lease.ts';
 import type { NotificationSenders } from '../../workers/notification-senders.ts';
 import { rethrowByPolicy, workerOptions } from '../../workers/retry-policy.ts';
+import { enqueueNotifications } from '../../workers/notify-producer.ts';
+import type { NotifyJobData } from '../../workers/queues.ts';
 import { SlackInbound } from './inbound.ts';
 import { ChannelBusy, SlackOutbound } from './outbound.ts';
 import { SLACK_INBOUND, SLACK_OUTBOUND, enqueueOutcome, enqueueSync, type SlackInboundJob, type SlackOutboundJob } from './queues.ts';
@@ -30,6 +32,7 @@ export interface SlackChannelDeps {
   senders: NotificationSenders;
   inboundQueue: Queue<SlackInboundJob>;
   outboundQueue: Queue<SlackOutboundJob>;
+  notifyQueue: Queue<NotifyJobData>;
   submit: (event: IntakeEventInput) => Promise<SubmitResult>;
 }
 
@@ -54,6 +57,7 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
   const inbound = new SlackInbound({
     config: deps.config, store, updates: new TicketUpdateStore(deps.orm), storage: deps.storage, outbound, logger: log, submit: deps.submit,
     changed: sync,
+    notify: (ids) => enqueueNotifications(deps.notifyQueue, deps.config, ids),
     noted: (messageId) => enqueueOutcome(deps.outboundQueue, deps.config, messageId, 'note'),
   });
   deps.senders.onSettled(async ({ notification: n }) => {

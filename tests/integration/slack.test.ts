@@ -1,0 +1,374 @@
+import { QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectWorkspace } from '../../src/channels/slack/index.ts';
+import { Mailboxes } from '../../src/persistence/mailboxes.ts';
+import { SlackStore } from '../../src/persistence/slack-store.ts';
+import { TelegramStore } from '../../src/persistence/telegram-store.ts';
+import { SecretBox } from '../../src/security/secret-box.ts';
+import { IntakeProducer } from '../../src/workers/intake-producer.ts';
+import { QUEUES } from '../../src/workers/queues.ts';
+import { createRedis } from '../../src/workers/redis.ts';
+import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
+import { query } from '../support/database.ts';
+import { startFakeSlack, type FakeSlack, type SlackCall } from '../support/fake-slack.ts';
+import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.ts';
+import {
+  FORM, blockAction, botMessage, eventCallback, messageShortcut, postToSlackApp, slackTs, slashCommand, threadReply, viewSubmission, type Team,
+} from '../support/slack-payloads.ts';
+import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.ts';
+import { person, photoUpdate, textUpdate } from '../support/telegram-updates.ts';
+
+/*
+ * The Slack channel with the real Bolt app (mounted in our Koa server) and the real Web API client against a
+ * fake Web API server: tickets appear in a triage channel, their conversation in the thread, and agents
+ * answer reporters on email and Telegram from the thread.
+ */
+
+let slack: FakeSlack;
+let tg: FakeTelegram;
+let smtp: SmtpSink;
+let app: TestApp;
+let seed: Awaited<ReturnType<typeof seedOrganization>>;
+let producer: IntakeProducer;
+let events: QueueEvents;
+let tgToken: string;
+const TRIAGE = 'C0TRIAGE';
+const HARDWARE = 'C0HARDWARE';
+const team: Team = { teamId: 'T0HELPDESK', secret: 'a1b2c3d4e5f60718293a4b5c6d7e8f90' };
+const BOT_USER = 'U0HELPBOT';
+const AGENT = 'U0AGENT';
+const OUTSIDER = 'U0OUTSIDER';
+const COLLEAGUE = 'U0COLLEAGUE';
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
+beforeAll(async () => {
+  [slack, tg, smtp] = await Promise.all([startFakeSlack(), startFakeTelegram(), startSmtpSink()]);
+  app = await startTestApp({
+    env: {
+      SLACK_API_URL: slack.url, SLACK_CHANNEL_INTERVAL_MS: '20', SLACK_SYNC_POLL_MS: '100', TELEGRAM_API_ROOT: tg.url,
+      APP_SECRET: 'test-secret-test-secret', PUBLIC_URL: 'https://help.example.org', JOB_BACKOFF_MS: '100', JOB_BACKOFF_MAX_MS: '500',
+      JOB_ATTEMPTS: '4', TELEGRAM_JOIN_WINDOW_MS: '0',
+    },
+    workerOptions: { email: { refreshMs: 300 }, telegram: { refreshMs: 300, pollTimeoutSeconds: 1 } },
+  });
+  seed = await seedOrganization(app, 'Slack Org');
+  const box = new SecretBox(app.rt.secret);
+  const token = slack.addWorkspace(team.teamId, BOT_USER);
+  await connectWorkspace(new SlackStore(app.rt.orm, box), slack.url, {
+    organizationId: seed.org.id, botToken: token, signingSecret: team.secret, triageChannel: TRIAGE, noteMarkers: ['note:', '//'],
+  });
+  slack.addUser({ id: AGENT, name: 'Alex Agent', email: seed.agent.email.toUpperCase() });
+  slack.addUser({ id: OUTSIDER, name: 'Olga Outsider', email: 'olga@elsewhere.test' });
+  slack.addUser({ id: COLLEAGUE, name: 'Carl Colleague', email: 'carl@customer.test' });
+  await new Mailboxes(app.rt.orm, box).add({ organizationId: seed.org.id, address: 'support@slack-org.test', imapUrl: 'imap://u:p@127.0.0.1:1', smtpUrl: smtp.url, plusAddressing: false });
+  tgToken = tg.addBot(778001, 'slack_org_bot');
+  await new TelegramStore(app.rt.orm, box).addBot({ organizationId: seed.org.id, botId: '778001', username: 'slack_org_bot', token: tgToken, mode: 'polling' });
+  const redis = createRedis(app.rt.redisUrl, 'blocking', 'test-slack-events');
+  events = new QueueEvents(QUEUES.intake, { connection: redis, prefix: app.config.queuePrefix });
+  await events.waitUntilReady();
+  producer = new IntakeProducer(app.rt.intakeQueue, events, app.config);
+}, 60_000);
+
+afterAll(async () => {
+  await events?.close();
+  await app?.stop();
+  await Promise.all([slack?.close(), tg?.close(), smtp?.close()]);
+});
+
+const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+let mailCount = 0;
+/** A ticket from an email reporter, as the mail channel hands it to intake. */
+async function mailTicket(subject: string, text: string, from = `reporter${++mailCount}@customer.test`) {
+  const r = await producer.submitAndWait({
+    organizationId: seed.org.id, channel: 'email', externalId: `<${Date.now()}.${mailCount}@customer.test>`,
+    sender: { kind: 'email', address: from, name: `Reporter ${mailCount}` }, subject, text, receivedAt: new Date().toISOString(),
+  }, 10_000);
+  if (r.state !== 'committed') throw new Error(`intake: ${JSON.stringify(r)}`);
+  return { number: r.outcome.ticketNumber, id: r.outcome.ticketId, email: from };
+}
+
+const parentPost = (number: number) => (c: SlackCall) => c.method === 'chat.postMessage' && !c.params.failedWith && !c.params.thread_ts && String(c.params.text).startsWith(`#${number} `);
+/** The ticket's message in Slack, once posted. */
+async function parentOf(number: number): Promise<{ channel: string; ts: string }> {
+  await slack.waitForCall(parentPost(number));
+  return until(async () => (await sql<{ channel: string; ts: string }>(
+    `SELECT s.channel_id AS channel, s.ts FROM slack_threads s JOIN tickets t ON t.id = s.ticket_id WHERE t.organization_id = $1 AND t.number = $2`,
+    [seed.org.id, number]))[0], `the thread of #${number}`);
+}
+
+const send = (body: string, type = 'application/json', opts = {}) => postToSlackApp(app.baseUrl, team, body, type, opts);
+async function replyInThread(thread: { channel: string; ts: string }, user: string, text: string, files?: unknown[]) {
+  const event = threadReply({ channel: thread.channel, user, text, threadTs: thread.ts, files, team: team.teamId });
+  const cb = eventCallback(team, event);
+  const res = await send(cb.body);
+  expect(res.status).toBe(200);
+  return { ts: event.ts as string, body: cb.body, eventId: cb.eventId };
+}
+const messageFromSlack = (ts: string) => until(async () => (await sql(
+  `SELECT m.id, m.body, m.visibility, m.author_user_id, m.ticket_id FROM messages m WHERE m.metadata->'slackThread'->>'ts' = $1`, [ts]))[0], `the message of ${ts}`);
+
+describe('the triage channel', () => {
+  it('a new ticket posts one message with its fields and buttons, and its first message in the thread', async () => {
+    const t = await mailTicket('Printer on 3rd floor jams', 'It jams on every page <b>since</b> Monday & smells of toner.');
+    const thread = await parentOf(t.number);
+    expect(thread.channel).toBe(TRIAGE);
+    const post = slack.calls.find(parentPost(t.number))!;
+    const blocks = JSON.stringify(post.params.blocks);
+    expect(blocks).toContain('Printer on 3rd floor jams');
+    expect(blocks).toContain(`Reporter ${mailCount}`);
+    expect(blocks).toContain('via email');
+    expect(blocks).toContain('https://help.example.org/api/v1/tickets/');
+    for (const action of ['ticket_take', 'ticket_priority', 'ticket_resolve', 'ticket_close']) expect(blocks).toContain(action);
+    const first = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts);
+    // What the reporter wrote is escaped for Slack's markup.
+    expect(first.params.text).toContain('It jams on every page &lt;b&gt;since&lt;/b&gt; Monday &amp; smells of toner.');
+    await sleep(400);
+    expect(slack.calls.filter(parentPost(t.number))).toHaveLength(1);
+  });
+
+  it('a category with a route of its own goes to its channel', async () => {
+    const [cat] = await sql(`INSERT INTO categories (id, organization_id, name) VALUES (gen_random_uuid(), $1, 'Hardware') RETURNING id`, [seed.org.id]);
+    await new SlackStore(app.rt.orm, new SecretBox(app.rt.secret)).setRoute(seed.org.id, { categoryId: cat!.id }, HARDWARE);
+    const api = apiClient(app.baseUrl, seed.agent.key);
+    const res = await api.post('/tickets', { subject: 'Broken monitor', description: 'Flickers', category: cat!.id });
+    expect(res.status).toBe(201);
+    expect((await parentOf(res.body.number)).channel).toBe(HARDWARE);
+  });
+
+  it('a 429 is honoured: the post waits as long as Retry-After says, then goes out once', async () => {
+    slack.failNext('chat.postMessage', { status: 429, retryAfter: 1 }, 1, (p) => String(p.text).includes('Rate limited'));
+    const t = await mailTicket('Rate limited', 'Slack is busy');
+    const limited = await slack.waitForCall((c) => c.method === 'chat.postMessage' && Boolean(c.params.failedWith));
+    const post = await slack.waitForCall(parentPost(t.number));
+    expect(post.at - limited.at).toBeGreaterThanOrEqual(950);
+    await sleep(300);
+    expect(slack.calls.filter(parentPost(t.number))).toHaveLength(1);
+  });
+
+  it('a post Slack refuses for good is recorded on the ticket', async () => {
+    slack.failNext('chat.postMessage', { error: 'not_in_channel' }, 1, (p) => String(p.text).includes(' Refused '));
+    const t = await mailTicket('Refused', 'The app is not in the channel');
+    const event = await until(async () => (await sql(`SELECT changes FROM ticket_events WHERE ticket_id = $1 AND kind = 'slack_post_failed'`, [t.id]))[0], 'the failure event');
+    expect(event.changes.reason).toContain('not_in_channel');
+    expect(event.changes.reason).toContain('/invite');
+  });
+});
+
+describe('the thread', () => {
+  it('a reporter message (with its photo) lands in the thread', async () => {
+    const anna = person(9101, 'Anna');
+    const u = textUpdate(anna, 'The coffee machine leaks');
+    tg.pushUpdate(tgToken, u);
+    const t = await until(async () => (await sql(`SELECT t.number, t.id FROM tickets t WHERE t.description = 'The coffee machine leaks'`))[0], 'the Telegram ticket');
+    const thread = await parentOf(t.number);
+    const photo = photoUpdate(anna, tg.addFile(PNG, 'photos/leak.png'), { caption: 'Here is the puddle', reply_to_message: { message_id: u.message.message_id, from: { is_bot: false } } });
+    tg.pushUpdate(tgToken, photo);
+    const text = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('Here is the puddle'));
+    expect(text.params.text).toContain('Anna');
+    const upload = await until(async () => slack.uploads.find((u2) => u2.threadTs === thread.ts), 'the photo in the thread');
+    expect(upload.content.toString('base64')).toBe(PNG.toString('base64'));
+    expect(upload.channel).toBe(TRIAGE);
+  });
+
+  it("an agent's thread reply reaches an email reporter, under the agent's name, with the file, and shows it was delivered", async () => {
+    const t = await mailTicket('VPN down', 'Cannot connect since 9:00');
+    const thread = await parentOf(t.number);
+    const file = slack.addFile(Buffer.from('%PDF-1.4 vpn guide'), 'VPN guide.pdf', 'application/pdf');
+    const reply = await replyInThread(thread, AGENT, 'Please reinstall the client: <https://vpn.example.org/client|download page> &amp; restart.', [file]);
+    const mail = await smtp.waitFor((m) => m.envelopeTo.includes(t.email) && (m.parsed.text ?? '').includes('reinstall the client'));
+    expect(mail.parsed.text).toContain('download page (https://vpn.example.org/client) & restart.');
+    expect(mail.parsed.text).toContain(`agent ${seed.agent.email}`);
+    expect(mail.parsed.attachments.map((a) => a.filename)).toContain('VPN guide.pdf');
+    const m = await messageFromSlack(reply.ts);
+    expect(m).toMatchObject({ visibility: 'public', author_user_id: seed.agent.id });
+    await slack.waitForCall((c) => c.method === 'reactions.add' && c.params.timestamp === reply.ts && c.params.name === 'white_check_mark');
+    // The reply came from the thread: it is not posted back into it.
+    await sleep(500);
+    expect(slack.calls.some((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('reinstall the client'))).toBe(false);
+  });
+
+  it("an agent's thread reply reaches a Telegram reporter in their chat", async () => {
+    const ben = person(9102, 'Ben');
+    tg.pushUpdate(tgToken, textUpdate(ben, 'Badge reader at the door is dead'));
+    const t = await until(async () => (await sql(`SELECT number FROM tickets WHERE description = 'Badge reader at the door is dead'`))[0], 'the Telegram ticket');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, AGENT, 'A technician is on the way.');
+    const sent = await tg.waitForCall((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === ben.id && String(c.params.text).includes('A technician is on the way.'));
+    expect(sent.params.text).toContain(`agent ${seed.agent.email}`);
+    await slack.waitForCall((c) => c.method === 'reactions.add' && c.params.timestamp === reply.ts && c.params.name === 'white_check_mark');
+  });
+
+  it('a note: reply is an internal note and does not leave', async () => {
+    const t = await mailTicket('Slow laptop', 'Very slow');
+    const thread = await parentOf(t.number);
+    await smtp.waitFor((m) => m.envelopeTo.includes(t.email));
+    const before = smtp.mails.filter((m) => m.envelopeTo.includes(t.email)).length;
+    const reply = await replyInThread(thread, AGENT, 'note: probably the disk, check SMART');
+    const m = await messageFromSlack(reply.ts);
+    expect(m).toMatchObject({ visibility: 'internal', body: 'probably the disk, check SMART' });
+    await slack.waitForCall((c) => c.method === 'reactions.add' && c.params.timestamp === reply.ts && c.params.name === 'lock');
+    const slashes = await replyInThread(thread, AGENT, '// and the RAM');
+    expect(await messageFromSlack(slashes.ts)).toMatchObject({ visibility: 'internal', body: 'and the RAM' });
+    await sleep(800);
+    expect(smtp.mails.filter((mm) => mm.envelopeTo.includes(t.email)).length).toBe(before);
+    expect((await sql(`SELECT count(*)::int AS n FROM notifications WHERE payload->>'messageId' = $1`, [m.id]))[0]!.n).toBe(0);
+  });
+
+  it('a Slack user who is not an agent gets an ephemeral message and speaks for nobody', async () => {
+    const t = await mailTicket('Outsider', 'Someone else replies');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, OUTSIDER, 'I am not staff');
+    const eph = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === OUTSIDER);
+    expect(eph.params.text).toContain('olga@elsewhere.test');
+    expect(eph.params.text).toContain('not an agent');
+    await sleep(300);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
+  });
+
+  it('a retried event and the same event_id twice make one message', async () => {
+    const t = await mailTicket('Retries', 'Slack retries');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, AGENT, 'Only once, please.');
+    const again = await send(reply.body, 'application/json', { retryNum: 1 });
+    expect(again.status).toBe(200);
+    // The same message under another event id (Slack can deliver an event twice) is still one message.
+    const event = JSON.parse(reply.body);
+    const other = await send(JSON.stringify({ ...event, event_id: 'EvOTHER1' }));
+    expect(other.status).toBe(200);
+    await messageFromSlack(reply.ts);
+    await sleep(800);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(1);
+    expect(smtp.mails.filter((m) => (m.parsed.text ?? '').includes('Only once, please.'))).toHaveLength(1);
+  });
+
+  it("the bot's own message, other bots and edits are ignored", async () => {
+    const t = await mailTicket('Loops', 'No loops');
+    const thread = await parentOf(t.number);
+    const own = botMessage({ channel: thread.channel, botUserId: BOT_USER, text: 'from the bot', threadTs: thread.ts });
+    expect((await send(eventCallback(team, own).body)).status).toBe(200);
+    const asUser = { ...threadReply({ channel: thread.channel, user: BOT_USER, text: 'bot as user', threadTs: thread.ts, team: team.teamId }) };
+    expect((await send(eventCallback(team, asUser).body)).status).toBe(200);
+    const edit = { type: 'message', subtype: 'message_changed', channel: thread.channel, hidden: true, ts: slackTs(), message: { text: 'edited', user: AGENT, thread_ts: thread.ts } };
+    expect((await send(eventCallback(team, edit).body)).status).toBe(200);
+    await sleep(800);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE ticket_id = $1`, [t.id]))[0]!.n).toBe(1);
+  });
+});
+
+describe('buttons, commands, modal and shortcut', () => {
+  it('Take assigns the ticket to the agent and updates the message in place', async () => {
+    const t = await mailTicket('Take me', 'Who takes it?');
+    const thread = await parentOf(t.number);
+    const res = await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_take', number: t.number, responseUrl: `${slack.base}/response/take` }), FORM);
+    expect(res.status).toBe(200);
+    const row = await until(async () => (await sql(`SELECT assignee_id, status FROM tickets WHERE id = $1 AND assignee_id IS NOT NULL`, [t.id]))[0], 'the assignment');
+    expect(row).toMatchObject({ assignee_id: seed.agent.id, status: 'open' });
+    const update = await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts && JSON.stringify(c.params.blocks).includes(`agent ${seed.agent.email}`));
+    expect(JSON.stringify(update.params.blocks)).not.toContain('ticket_take');
+    const [event] = await sql(`SELECT channel, actor_user_id FROM ticket_events WHERE ticket_id = $1 AND kind = 'status_changed'`, [t.id]);
+    expect(event).toMatchObject({ channel: 'slack', actor_user_id: seed.agent.id });
+  });
+
+  it('Priority and Resolve change the ticket; a change made through the API updates the message too', async () => {
+    const t = await mailTicket('Priority', 'Needs triage');
+    const thread = await parentOf(t.number);
+    await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_priority', number: t.number, selected: 'urgent', responseUrl: `${slack.base}/response/p` }), FORM);
+    await until(async () => (await sql(`SELECT 1 FROM tickets WHERE id = $1 AND priority = 'urgent'`, [t.id]))[0], 'urgent');
+    await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts && String(c.params.text).includes('urgent'));
+    await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_resolve', number: t.number, responseUrl: `${slack.base}/response/r` }), FORM);
+    await until(async () => (await sql(`SELECT 1 FROM tickets WHERE id = $1 AND status = 'resolved'`, [t.id]))[0], 'resolved');
+    // The reporter is told by mail; the change came from Slack.
+    await smtp.waitFor((m) => m.envelopeTo.includes(t.email) && /resolved/i.test(m.parsed.text ?? ''));
+    const api = apiClient(app.baseUrl, seed.agent.key);
+    expect((await api.patch(`/tickets/${t.number}`, { status: 'closed' })).status).toBe(200);
+    await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts && String(c.params.text).includes('Closed'));
+  });
+
+  it('a refused change is explained to the person who clicked, ephemerally', async () => {
+    const t = await mailTicket('Closed already', 'x');
+    const thread = await parentOf(t.number);
+    await apiClient(app.baseUrl, seed.agent.key).patch(`/tickets/${t.number}`, { status: 'closed' });
+    await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_resolve', number: t.number, responseUrl: `${slack.base}/response/refused` }), FORM);
+    const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/refused');
+    expect(answer.params.response_type).toBe('ephemeral');
+    expect(answer.params.text).toContain('cannot become resolved');
+  });
+
+  it('/ticket 1042 shows the ticket; /ticket new opens the modal; its submission creates a ticket for the reporter', async () => {
+    const t = await mailTicket('Shown by command', 'details');
+    const shown = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: String(t.number), responseUrl: `${slack.base}/response/cmd` }), FORM);
+    expect(shown.status).toBe(200);
+    const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/cmd');
+    expect(answer.params.text).toContain(`#${t.number} Shown by command`);
+    expect(JSON.stringify(answer.params.blocks)).toContain('ticket_take');
+
+    const usage = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: 'what?', responseUrl: `${slack.base}/response/usage` }), FORM);
+    expect(JSON.parse(usage.text).text).toContain('Usage');
+
+    const opened = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: 'new Projector', responseUrl: `${slack.base}/response/new` }), FORM);
+    expect(opened.status).toBe(200);
+    const open = await slack.waitForCall((c) => c.method === 'views.open');
+    expect(open.params.view.callback_id).toBe('ticket_new');
+
+    const bad = await send(viewSubmission(team, { user: AGENT, viewId: 'V0BAD', values: { reporter: 'not-an-email', subject: '', description: 'x', priority: 'high' } }), FORM);
+    expect(bad.status).toBe(200);
+    expect(JSON.parse(bad.text)).toMatchObject({ response_action: 'errors', errors: { reporter: expect.any(String), subject: expect.any(String) } });
+
+    const ok = await send(viewSubmission(team, { user: AGENT, viewId: 'V0GOOD', values: { reporter: 'dora@customer.test', reporter_name: 'Dora', subject: 'Projector in room 4', description: 'No picture', priority: 'high' } }), FORM);
+    expect(ok.status).toBe(200);
+    const created = await until(async () => (await sql(`SELECT number, priority, channel FROM tickets WHERE subject = 'Projector in room 4'`))[0], 'the modal ticket');
+    expect(created).toMatchObject({ priority: 'high', channel: 'slack' });
+    await smtp.waitFor((m) => m.envelopeTo.includes('dora@customer.test'));
+    await parentOf(created.number);
+  });
+
+  it('the Create ticket shortcut turns a Slack message (with its file) into a ticket of its author', async () => {
+    const file = slack.addFile(PNG, 'screenshot.png', 'image/png');
+    const message = { type: 'message', user: COLLEAGUE, ts: slackTs(), text: 'Wiki is down again\nerror 502 on every page', files: [file] };
+    const body = messageShortcut(team, { user: AGENT, channel: 'C0GENERAL', message, responseUrl: `${slack.base}/response/shortcut` });
+    expect((await send(body, FORM)).status).toBe(200);
+    expect((await send(body, FORM)).status).toBe(200);
+    const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/shortcut');
+    expect(answer.params.text).toMatch(/created|already/);
+    const t = await until(async () => (await sql(`SELECT id, number, subject, channel FROM tickets WHERE subject = 'Wiki is down again'`))[0], 'the shortcut ticket');
+    const [reporter] = await sql(`SELECT i.address FROM reporter_identities i JOIN tickets t ON t.reporter_id = i.reporter_id WHERE t.id = $1`, [t.id]);
+    expect(reporter!.address).toBe('carl@customer.test');
+    expect((await sql(`SELECT filename FROM attachments WHERE ticket_id = $1`, [t.id])).map((f) => f.filename)).toEqual(['screenshot.png']);
+    await sleep(500);
+    expect((await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Wiki is down again'`))[0]!.n).toBe(1);
+  });
+});
+
+describe('signatures', () => {
+  it('a wrong or stale signature gets 401 and changes nothing', async () => {
+    const t = await mailTicket('Forged', 'forgery');
+    const thread = await parentOf(t.number);
+    const event = threadReply({ channel: thread.channel, user: AGENT, text: 'forged reply', threadTs: thread.ts, team: team.teamId });
+    const cb = eventCallback(team, event);
+    expect((await send(cb.body, 'application/json', { secret: 'ffffffffffffffffffffffffffffffff' })).status).toBe(401);
+    expect((await send(cb.body, 'application/json', { timestamp: Math.floor(Date.now() / 1000) - 600 })).status).toBe(401);
+    expect((await send(cb.body, 'application/json', { signature: 'v0=00' })).status).toBe(401);
+    const unsigned = await fetch(`${app.baseUrl}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: cb.body });
+    expect(unsigned.status).toBe(401);
+    await sleep(500);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'forged reply'`))[0]!.n).toBe(0);
+  });
+
+  it('answers the URL verification challenge when signed', async () => {
+    const res = await send(JSON.stringify({ token: 'x', challenge: 'abc123', type: 'url_verification' }));
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('abc123');
+  });
+});
