@@ -38,6 +38,10 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         });
       });
     });
+  slack.command('manifest')
+    .description("prints a Slack app manifest for this helpdesk (paste it at api.slack.com/apps → Create New App → From a manifest)")
+    .option('--name <name>', 'the app name people see in Slack', 'Helpdesk')
+    .action((opts: { name: string }) => cli.print(appManifest(opts.name, `${cli.publicUrl()}/slack/events`)));
   slack.command('route')
     .requiredOption('--org <org>', 'organization id or slug')
     .option('--category <category>', 'category id or name')
@@ -84,4 +88,29 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         cli.print({ removed: org.slug });
       });
     });
+}
+
+/**
+ * The app this channel expects: the events and scopes it uses, the /ticket command, the Create ticket
+ * shortcut, and one Request URL for all of them.
+ */
+export function appManifest(name: string, requestUrl: string): unknown {
+  return {
+    display_information: { name, description: 'Tickets from email, Telegram, QR codes and the web, answered in threads.' },
+    features: {
+      bot_user: { display_name: name, always_online: true },
+      slash_commands: [{ command: '/ticket', url: requestUrl, description: 'Show a ticket, or create one', usage_hint: '1042 | new', should_escape: false }],
+      shortcuts: [{ name: 'Create ticket', type: 'message', callback_id: 'create_ticket', description: 'Turn this message into a ticket' }],
+    },
+    oauth_config: {
+      scopes: { bot: ['chat:write', 'chat:write.public', 'channels:history', 'groups:history', 'channels:read', 'groups:read', 'files:read', 'files:write', 'reactions:write', 'users:read', 'users:read.email', 'commands'] },
+    },
+    settings: {
+      event_subscriptions: { request_url: requestUrl, bot_events: ['message.channels', 'message.groups'] },
+      interactivity: { is_enabled: true, request_url: requestUrl },
+      org_deploy_enabled: false,
+      socket_mode_enabled: false,
+      token_rotation_enabled: false,
+    },
+  };
 }

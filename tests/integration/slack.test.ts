@@ -199,6 +199,17 @@ describe('the thread', () => {
     expect(slack.calls.some((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('reinstall the client'))).toBe(false);
   });
 
+  it('a reply that cannot be delivered is marked in the thread with the reason', async () => {
+    const t = await mailTicket('Bouncing', 'My mailbox is full', 'gone@customer.test');
+    const thread = await parentOf(t.number);
+    await smtp.waitFor((m) => m.envelopeTo.includes(t.email));
+    smtp.refuse.add(t.email);
+    const reply = await replyInThread(thread, AGENT, 'We freed some space for you.');
+    await slack.waitForCall((c) => c.method === 'reactions.add' && c.params.timestamp === reply.ts && c.params.name === 'warning');
+    const line = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('Not delivered'));
+    expect(line.params.text).toMatch(/550|refused|undeliverable|rejected/i);
+  });
+
   it("an agent's thread reply reaches a Telegram reporter in their chat", async () => {
     const ben = person(9102, 'Ben');
     tg.pushUpdate(tgToken, textUpdate(ben, 'Badge reader at the door is dead'));
@@ -348,6 +359,28 @@ describe('buttons, commands, modal and shortcut', () => {
     expect((await sql(`SELECT filename FROM attachments WHERE ticket_id = $1`, [t.id])).map((f) => f.filename)).toEqual(['screenshot.png']);
     await sleep(500);
     expect((await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Wiki is down again'`))[0]!.n).toBe(1);
+  });
+});
+
+describe('two organizations', () => {
+  it("another workspace's requests never reach this organization's tickets", async () => {
+    const other = await seedOrganization(app, 'Other Slack Org');
+    const otherTeam: Team = { teamId: 'T0OTHER', secret: '0f1e2d3c4b5a69788796a5b4c3d2e1f0' };
+    await connectWorkspace(new SlackStore(app.rt.orm, new SecretBox(app.rt.secret)), slack.url, {
+      organizationId: other.org.id, botToken: slack.addWorkspace(otherTeam.teamId, 'U0OTHERBOT'), signingSecret: otherTeam.secret, triageChannel: 'C0OTHER', noteMarkers: ['note:'],
+    });
+    slack.addUser({ id: 'U0OTHERAGENT', name: 'Other Agent', email: other.agent.email });
+    const t = await mailTicket('Private to Slack Org', 'secret');
+    const thread = await parentOf(t.number);
+    // An agent of the other organization replies in this organization's thread, signed by the other app.
+    const event = threadReply({ channel: thread.channel, user: 'U0OTHERAGENT', text: 'cross-tenant reply', threadTs: thread.ts, team: otherTeam.teamId });
+    expect((await postToSlackApp(app.baseUrl, otherTeam, eventCallback(otherTeam, event).body, 'application/json')).status).toBe(200);
+    // And asks for this organization's ticket by number.
+    await postToSlackApp(app.baseUrl, otherTeam, slashCommand(otherTeam, { user: 'U0OTHERAGENT', channel: 'C0OTHER', text: String(t.number), responseUrl: `${slack.base}/response/other` }), FORM);
+    const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/other');
+    expect(answer.params.text).toContain('does not exist');
+    await sleep(500);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'cross-tenant reply'`))[0]!.n).toBe(0);
   });
 });
 

@@ -27,8 +27,9 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
   const router = new Router();
   const log = deps.logger.child({ channel: 'slack' });
   let cache: { at: number; apps: Array<{ ws: WorkspaceConfig; app: App; receiver: HTTPReceiver }> } | null = null;
-  const apps = async () => {
-    if (cache && Date.now() - cache.at < CACHE_MS) return cache.apps;
+  // A workspace connected a moment ago is looked up again when nothing matches (at most once a second).
+  const apps = async (fresh = false) => {
+    if (cache && Date.now() - cache.at < (fresh ? 1000 : CACHE_MS)) return cache.apps;
     const workspaces = await deps.store.enabled();
     const previous = cache?.apps ?? [];
     const next = workspaces.map((ws) => {
@@ -46,10 +47,11 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     if (!signature || !Number.isFinite(timestamp)) throw new HttpError(401, 'unauthenticated', 'Slack requests carry X-Slack-Signature and X-Slack-Request-Timestamp.');
     if (Math.abs(Date.now() / 1000 - timestamp) > MAX_AGE_S) throw new HttpError(401, 'unauthenticated', 'The request is older than five minutes (or the clocks disagree).');
     const raw = await readBody(ctx.req);
-    const candidates = await apps();
     const hint = teamHint(raw, ctx.get('content-type'));
-    const ordered = [...candidates.filter((c) => c.ws.teamId === hint), ...candidates.filter((c) => c.ws.teamId !== hint)];
-    const match = ordered.find((c) => signedBy(c.ws.signingSecret, timestamp, raw, signature));
+    const find = (candidates: Awaited<ReturnType<typeof apps>>) =>
+      [...candidates.filter((c) => c.ws.teamId === hint), ...candidates.filter((c) => c.ws.teamId !== hint)]
+        .find((c) => signedBy(c.ws.signingSecret, timestamp, raw, signature));
+    const match = find(await apps()) ?? find(await apps(true));
     if (!match) throw new HttpError(401, 'unauthenticated', 'The signature matches no connected Slack workspace.');
     // Bolt reads the body we already read, verifies the signature itself and answers on the raw response.
     (ctx.req as unknown as { rawBody?: Buffer }).rawBody = raw;

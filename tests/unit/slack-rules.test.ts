@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { renderCard } from '../../src/channels/slack/card.ts';
+import { readMarker, slackToPlain } from '../../src/channels/slack/inbound.ts';
+import { readNewTicket } from '../../src/channels/slack/modal.ts';
+import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
+import { classifySlackError, SlackRefusal } from '../../src/channels/slack/web-api.ts';
+import { DeliveryError } from '../../src/core/ports.ts';
+import type { TicketCard } from '../../src/persistence/slack-store.ts';
+
+const card: TicketCard = {
+  id: 't', organizationId: 'o', number: 1042, subject: 'Printer <jams> & smokes', status: 'new', priority: 'high', deadline: null,
+  channel: 'telegram', reporterName: 'Anna', reporterAddress: '9001', objectName: 'Printer 3F', categoryId: null, categoryName: null,
+  serviceId: null, serviceName: null, assigneeName: null, createdAt: '2026-11-22T10:00:00Z',
+};
+
+describe('note markers', () => {
+  it('a reply starting with a marker is a note without the marker; others are public', () => {
+    expect(readMarker('note: check logs', ['note:', '//'])).toEqual({ internal: true, text: 'check logs' });
+    expect(readMarker('  NOTE: Upper case', ['note:'])).toEqual({ internal: true, text: 'Upper case' });
+    expect(readMarker('// slashes', ['note:', '//'])).toEqual({ internal: true, text: 'slashes' });
+    expect(readMarker('A note: not at the start', ['note:'])).toEqual({ internal: false, text: 'A note: not at the start' });
+    expect(readMarker('see https://x.test//path', ['//'])).toEqual({ internal: false, text: 'see https://x.test//path' });
+  });
+});
+
+describe("Slack's markup for reporters", () => {
+  it('turns links, mentions, channels and entities into plain text', () => {
+    expect(slackToPlain('See <https://a.test/x|the guide> or <https://b.test>, ask <@U123|alex> in <#C1|it-help> &amp; <mailto:it@a.test|it@a.test> &lt;3'))
+      .toBe('See the guide (https://a.test/x) or https://b.test, ask @alex in #it-help & it@a.test <3');
+    expect(slackToPlain('<!here> ping <@U99>')).toBe('@here ping @U99');
+  });
+});
+
+describe('which messages are replies', () => {
+  const base = { type: 'message', user: 'U1', ts: '2.0', thread_ts: '1.0', text: 'hi' };
+  it('only people writing in a thread', () => {
+    expect(isPersonReplyInThread(base, 'UBOT')).toBe(true);
+    expect(isPersonReplyInThread({ ...base, subtype: 'file_share' }, 'UBOT')).toBe(true);
+    expect(isPersonReplyInThread({ ...base, thread_ts: undefined }, 'UBOT')).toBe(false);
+    expect(isPersonReplyInThread({ ...base, thread_ts: '2.0' }, 'UBOT')).toBe(false);
+    expect(isPersonReplyInThread({ ...base, user: 'UBOT' }, 'UBOT')).toBe(false);
+    expect(isPersonReplyInThread({ ...base, bot_id: 'B1' }, 'UBOT')).toBe(false);
+    expect(isPersonReplyInThread({ ...base, subtype: 'message_changed' }, 'UBOT')).toBe(false);
+    expect(isPersonReplyInThread({ ...base, subtype: 'channel_join' }, 'UBOT')).toBe(false);
+  });
+});
+
+describe('the ticket message', () => {
+  it('escapes what people wrote, shows the fields, and hides buttons that do not apply', () => {
+    const open = renderCard(card, 'https://h.test/t/1042');
+    const json = JSON.stringify(open.blocks);
+    expect(json).toContain('Printer &lt;jams&gt; &amp; smokes');
+    expect(json).toContain('via Telegram');
+    expect(json).toContain('Printer 3F');
+    expect(json).toContain('ticket_take');
+    const closed = renderCard({ ...card, status: 'closed', assigneeName: 'Alex' }, 'https://h.test/t/1042');
+    expect(JSON.stringify(closed.blocks)).not.toContain('ticket_');
+    expect(closed.hash).not.toBe(open.hash);
+    expect(renderCard(card, 'https://h.test/t/1042').hash).toBe(open.hash);
+  });
+});
+
+describe('the new-ticket form', () => {
+  it('names every field that is wrong', () => {
+    const r = readNewTicket({ reporter: { value: { value: 'nope' } }, subject: { value: { value: ' ' } }, description: { value: { value: '' } }, priority: { value: { selected_option: { value: 'normal' } } } });
+    expect(r).toEqual({ errors: { reporter: expect.any(String), subject: expect.any(String), description: expect.any(String) } });
+  });
+});
+
+describe('Slack errors', () => {
+  it('429 waits, a refusal is permanent with a hint, the rest is retried', () => {
+    const limited = classifySlackError({ code: 'slack_webapi_rate_limited_error', retryAfter: 7 });
+    expect(limited).toBeInstanceOf(DeliveryError);
+    expect((limited as DeliveryError).retryAfterMs).toBe(7000);
+    const refused = classifySlackError({ code: 'slack_webapi_platform_error', data: { error: 'not_in_channel' } });
+    expect(refused).toBeInstanceOf(SlackRefusal);
+    expect(refused.message).toContain('/invite');
+    expect((classifySlackError({ code: 'slack_webapi_platform_error', data: { error: 'internal_error' } }) as DeliveryError).reason).toBe('transient');
+    expect((classifySlackError(new Error('ECONNRESET')) as DeliveryError).reason).toBe('transient');
+  });
+});
