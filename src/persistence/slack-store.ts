@@ -151,15 +151,23 @@ export class SlackStore {
   }
 
   /**
-   * Tickets of the organization changed since the workspace's cursor (less `marginMs`, for transactions that
-   * took their timestamp earlier but committed later), oldest first.
+   * A page of the organization's tickets changed since `since` (the cursor less a margin for transactions that
+   * took their timestamp earlier but committed later), in (updated_at, id) order after `after`. Times are
+   * Postgres's own text, exact to the microsecond, so that paging never repeats or skips a row.
    */
-  changedTickets(workspace: WorkspaceConfig, marginMs: number, limit = 200): Promise<Array<{ id: string; updatedAt: string }>> {
-    return withSql(this.orm, async (sql) => (await sql.rows<{ id: string; updated_at: unknown }>(
-      `SELECT t.id, t.updated_at FROM tickets t, slack_workspaces w
-        WHERE w.id = $1 AND t.organization_id = w.organization_id AND t.updated_at > w.sync_cursor - ($2::int * interval '1 millisecond')
-        ORDER BY t.updated_at, t.id LIMIT $3`,
-      [workspace.id, marginMs, limit])).map((r) => ({ id: r.id, updatedAt: iso(r.updated_at) })));
+  changedTickets(organizationId: string, since: string, after: { at: string; id: string } | null, limit = 500): Promise<Array<{ id: string; at: string }>> {
+    return withSql(this.orm, (sql) => sql.rows<{ id: string; at: string }>(
+      `SELECT t.id, t.updated_at::text AS at FROM tickets t
+        WHERE t.organization_id = $1 AND t.updated_at > $2::timestamptz
+          AND ($3::timestamptz IS NULL OR (t.updated_at, t.id) > ($3::timestamptz, $4::uuid))
+        ORDER BY t.updated_at, t.id LIMIT $5`,
+      [organizationId, since, after?.at ?? null, after?.id ?? null, limit]));
+  }
+
+  /** Where the workspace's feed stands, less `marginMs`, as Postgres's text. */
+  feedStart(workspaceId: string, marginMs: number): Promise<string | null> {
+    return withSql(this.orm, async (sql) => (await sql.one<{ since: string }>(
+      `SELECT (sync_cursor - ($2::int * interval '1 millisecond'))::text AS since FROM slack_workspaces WHERE id = $1`, [workspaceId, marginMs]))?.since ?? null);
   }
 
   advanceCursor(workspaceId: string, to: string): Promise<void> {

@@ -362,6 +362,24 @@ describe('buttons, commands, modal and shortcut', () => {
   });
 });
 
+describe('the ticket feed', () => {
+  it('pages through tickets changed at the very same moment without repeating or skipping one', async () => {
+    const ts = await Promise.all([1, 2, 3, 4, 5].map((i) => mailTicket(`Burst ${i}`, 'same moment')));
+    await sql(`UPDATE tickets SET updated_at = '2001-01-01T00:00:00.123456Z' WHERE id = ANY($1::uuid[])`, [ts.map((t) => t.id)]);
+    const store = new SlackStore(app.rt.orm, new SecretBox(app.rt.secret));
+    const seen: string[] = [];
+    let after: { at: string; id: string } | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await store.changedTickets(seed.org.id, '2000-12-31T23:59:59Z', after, 2);
+      seen.push(...page.map((p) => p.id));
+      if (page.length < 2) break;
+      after = page.at(-1)!;
+    }
+    expect([...seen].sort()).toEqual(ts.map((t) => t.id).sort());
+    await sql(`UPDATE tickets SET updated_at = now() WHERE id = ANY($1::uuid[])`, [ts.map((t) => t.id)]);
+  });
+});
+
 describe('two organizations', () => {
   it("another workspace's requests never reach this organization's tickets", async () => {
     const other = await seedOrganization(app, 'Other Slack Org');

@@ -112,19 +112,26 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
   // The feed: tickets changed since the cursor, read by one process at a time, each change queued once.
   const lease = new Lease(deps.redis, `${deps.config.queuePrefix}:slack:feed`, FEED_LEASE_MS);
   let held = false;
+  // What was queued per ticket; entries older than the margin are dropped as the cursor moves on.
   const seen = new Map<string, string>();
   const readFeed = async () => {
     held = held ? await lease.renew() : await lease.acquire();
     if (!held) return;
     for (const ws of await store.enabled()) {
-      const changed = await store.changedTickets(ws, FEED_MARGIN_MS);
-      const fresh = changed.filter((t) => seen.get(t.id) !== t.updatedAt);
-      await enqueueSync(deps.outboundQueue, deps.config, fresh.map((t) => ({ organizationId: ws.organizationId, ticketId: t.id, version: t.updatedAt })));
-      for (const t of fresh) seen.set(t.id, t.updatedAt);
-      const last = changed.at(-1);
-      if (last) await store.advanceCursor(ws.id, last.updatedAt);
+      const since = await store.feedStart(ws.id, FEED_MARGIN_MS);
+      if (!since) continue;
+      let after: { at: string; id: string } | null = null;
+      for (;;) {
+        const page = await store.changedTickets(ws.organizationId, since, after);
+        const fresh = page.filter((t) => seen.get(t.id) !== t.at);
+        await enqueueSync(deps.outboundQueue, deps.config, fresh.map((t) => ({ organizationId: ws.organizationId, ticketId: t.id, version: t.at })));
+        for (const t of fresh) seen.set(t.id, t.at);
+        after = page.at(-1) ?? after;
+        if (page.length < 500) break;
+      }
+      if (after) await store.advanceCursor(ws.id, after.at);
     }
-    if (seen.size > 10_000) seen.clear();
+    if (seen.size > 50_000) seen.clear();
   };
   const feed = every(Math.min(deps.config.slack.syncPollMs, FEED_LEASE_MS / 3), readFeed, log, 'read the ticket feed for Slack');
 

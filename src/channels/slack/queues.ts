@@ -42,7 +42,7 @@ export async function enqueueSync(queue: Queue<SlackOutboundJob>, config: Config
   await queue.addBulk(items.map((i) => ({
     name: 'sync',
     data: { kind: 'sync' as const, organizationId: i.organizationId, ticketId: i.ticketId },
-    opts: { ...outboundOptions(config), jobId: `sl-sync-${i.ticketId}-${Date.parse(i.version) || i.version}` },
+    opts: { ...outboundOptions(config), jobId: `sl-sync-${i.ticketId}-${createHash('sha256').update(i.version).digest('hex').slice(0, 16)}` },
   })));
 }
 
