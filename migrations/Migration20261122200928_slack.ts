@@ -13,7 +13,7 @@ export class Migration20261122200928_slack extends Migration {
     this.addSql(`create table "slack_threads" ("ticket_id" uuid not null, "organization_id" uuid not null, "channel_id" varchar(32) not null, "ts" varchar(32) not null, "rendered_hash" varchar(64) not null, "last_error" text null, "created_at" timestamptz not null default now(), "updated_at" timestamptz not null default now(), constraint "slack_threads_pkey" primary key ("ticket_id"));`);
     this.addSql(`alter table "slack_threads" add constraint "slack_threads_channel_id_ts_unique" unique ("channel_id", "ts");`);
 
-    this.addSql(`create table "slack_posts" ("message_id" uuid not null, "organization_id" uuid not null, "ticket_id" uuid not null, "channel_id" varchar(32) not null, "ts" varchar(32) not null, "direction" varchar(3) not null, "outcome" varchar(20) null, "created_at" timestamptz not null default now(), constraint "slack_posts_pkey" primary key ("message_id"));`);
+    this.addSql(`create table "slack_posts" ("message_id" uuid not null, "organization_id" uuid not null, "ticket_id" uuid not null, "channel_id" varchar(32) not null, "ts" varchar(32) not null, "direction" varchar(3) not null, "created_at" timestamptz not null default now(), constraint "slack_posts_pkey" primary key ("message_id"));`);
     this.addSql(`create index "slack_posts_ticket_id_index" on "slack_posts" ("ticket_id");`);
 
     this.addSql(`alter table "slack_routes" add constraint "slack_routes_organization_id_foreign" foreign key ("organization_id") references "organizations" ("id") on update cascade on delete cascade;`);

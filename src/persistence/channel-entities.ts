@@ -264,12 +264,11 @@ export const SlackThreadSchema = new EntitySchema<SlackThread>({
 });
 
 /**
- * Ticket messages and Slack thread messages that are one another: mirrored into the thread ('out'), or taken
- * from it ('in'). A message is posted once; a reply taken from Slack is never posted back.
+ * Ticket messages posted into their ticket's thread ('out'), so that each is posted once. (Replies taken from a
+ * thread carry their channel and ts in the message's metadata instead, written with the message.)
  */
 export interface SlackPost {
-  message: string; organization: string; ticket: string; channelId: string; ts: string; direction: string;
-  outcome: string | null; createdAt: Date;
+  message: string; organization: string; ticket: string; channelId: string; ts: string; direction: string; createdAt: Date;
 }
 export const SlackPostSchema = new EntitySchema<SlackPost>({
   name: 'SlackPost',
@@ -281,8 +280,6 @@ export const SlackPostSchema = new EntitySchema<SlackPost>({
     channelId: { type: 'string', length: 32 },
     ts: { type: 'string', length: 32 },
     direction: { type: 'string', length: 3 },
-    // For a reply taken from Slack: what became of its delivery to the reporter, once shown in the thread.
-    outcome: { type: 'string', length: 20, nullable: true },
     createdAt,
   },
 });

@@ -41,6 +41,12 @@ export interface TicketCard {
   serviceName: string | null;
   assigneeName: string | null;
   createdAt: string;
+  thread: { channelId: string; ts: string; renderedHash: string } | null;
+}
+
+export interface ReplyOutcome {
+  organizationId: string; ticketId: string; channelId: string; ts: string; threadTs: string; visibility: string;
+  deliveries: Array<{ status: string; error: string | null }>;
 }
 
 /** A ticket message still to be posted into the ticket's thread. */
@@ -63,7 +69,20 @@ interface WorkspaceRow {
 
 /** Slack workspaces of organizations, the ticket feed they read, and which Slack message is which ticket message. */
 export class SlackStore {
-  constructor(private readonly orm: MikroORM, private readonly box: SecretBox) {}
+  /** Workspaces change rarely and are read for every event and post: kept a few seconds, secrets opened. */
+  private cache: { at: number; all: WorkspaceConfig[] } | null = null;
+
+  constructor(private readonly orm: MikroORM, private readonly box: SecretBox, private readonly cacheMs = 0) {}
+
+  /** A workspace from the cache; one connected a moment ago is looked up again (at most once a second). */
+  private async cached(match: (w: WorkspaceConfig) => boolean): Promise<WorkspaceConfig | null> {
+    const age = this.cache ? Date.now() - this.cache.at : Infinity;
+    const hit = age < this.cacheMs ? this.cache!.all.find(match) : undefined;
+    if (hit || (age < this.cacheMs && age < 1000)) return hit ?? null;
+    const all = await this.enabled();
+    this.cache = { at: Date.now(), all };
+    return all.find(match) ?? null;
+  }
 
   async addWorkspace(w: Omit<WorkspaceConfig, 'id'>, opts: { replace?: boolean } = {}): Promise<WorkspaceConfig> {
     try {
@@ -91,11 +110,13 @@ export class SlackStore {
   }
 
   async byTeam(teamId: string): Promise<WorkspaceConfig | null> {
+    if (this.cacheMs > 0) return this.cached((w) => w.teamId === teamId);
     const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE team_id = $1 AND enabled`, [teamId]));
     return row ? this.open(row) : null;
   }
 
   async byOrganization(organizationId: string): Promise<WorkspaceConfig | null> {
+    if (this.cacheMs > 0) return this.cached((w) => w.organizationId === organizationId);
     const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE organization_id = $1 AND enabled`, [organizationId]));
     return row ? this.open(row) : null;
   }
@@ -176,9 +197,10 @@ export class SlackStore {
     });
   }
 
+  /** The ticket as its message shows it, and where that message is (null before it is posted). */
   async card(organizationId: string, ticketId: string): Promise<TicketCard | null> {
     const r = await withSql(this.orm, (sql) => sql.one<Record<string, unknown>>(
-      `SELECT t.id, t.organization_id, t.number, t.subject, t.status, t.priority, t.deadline, t.channel, t.created_at,
+      `SELECT st.channel_id AS thread_channel, st.ts AS thread_ts, st.rendered_hash AS thread_hash, t.id, t.organization_id, t.number, t.subject, t.status, t.priority, t.deadline, t.channel, t.created_at,
               t.category_id, c.name AS category_name, t.service_id, s.name AS service_name, o.name AS object_name,
               r.name AS reporter_name, u.name AS assignee_name,
               (SELECT i.address FROM reporter_identities i WHERE i.reporter_id = t.reporter_id
@@ -189,6 +211,7 @@ export class SlackStore {
          LEFT JOIN categories c ON c.id = t.category_id
          LEFT JOIN services s ON s.id = t.service_id
          LEFT JOIN objects o ON o.id = t.object_id
+         LEFT JOIN slack_threads st ON st.ticket_id = t.id
         WHERE t.organization_id = $1 AND t.id = $2`,
       [organizationId, ticketId]));
     return r ? toCard(r) : null;
@@ -197,13 +220,6 @@ export class SlackStore {
   async cardByNumber(organizationId: string, number: number): Promise<TicketCard | null> {
     const row = await withSql(this.orm, (sql) => sql.one<{ id: string }>('SELECT id FROM tickets WHERE organization_id = $1 AND number = $2', [organizationId, number]));
     return row ? this.card(organizationId, row.id) : null;
-  }
-
-  thread(ticketId: string): Promise<{ channelId: string; ts: string; renderedHash: string } | null> {
-    return withSql(this.orm, async (sql) => {
-      const r = await sql.one<{ channel_id: string; ts: string; rendered_hash: string }>('SELECT channel_id, ts, rendered_hash FROM slack_threads WHERE ticket_id = $1', [ticketId]);
-      return r ? { channelId: r.channel_id, ts: r.ts, renderedHash: r.rendered_hash } : null;
-    });
   }
 
   /** The ticket whose message is `ts` in `channelId`, within the organization. */
@@ -258,27 +274,22 @@ export class SlackStore {
     });
   }
 
-  /** Where a reply taken from Slack sits (from its metadata, written with it); null for messages from elsewhere. */
-  replyPost(messageId: string): Promise<{ organizationId: string; ticketId: string; channelId: string; ts: string; visibility: string } | null> {
+  /**
+   * A reply taken from Slack (from its metadata, written with it) and what became of the notifications about it;
+   * null for messages from elsewhere.
+   */
+  replyOutcome(messageId: string): Promise<ReplyOutcome | null> {
     return withSql(this.orm, async (sql) => {
-      const r = await sql.one<{ organization_id: string; ticket_id: string; channel_id: string | null; ts: string | null; visibility: string }>(
-        `SELECT organization_id, ticket_id, metadata->'slackThread'->>'channel' AS channel_id, metadata->'slackThread'->>'ts' AS ts, visibility
-           FROM messages WHERE id = $1`, [messageId]);
-      return r?.channel_id && r.ts ? { organizationId: r.organization_id, ticketId: r.ticket_id, channelId: r.channel_id, ts: r.ts, visibility: r.visibility } : null;
+      const r = await sql.one<{ organization_id: string; ticket_id: string; channel_id: string | null; ts: string | null; thread_ts: string | null; visibility: string;
+        deliveries: ReplyOutcome['deliveries'] | null }>(
+        `SELECT m.organization_id, m.ticket_id, m.metadata->'slackThread'->>'channel' AS channel_id, m.metadata->'slackThread'->>'ts' AS ts,
+                m.metadata->'slackThread'->>'threadTs' AS thread_ts, m.visibility,
+                (SELECT json_agg(json_build_object('status', n.status, 'error', n.last_error) ORDER BY n.created_at)
+                   FROM notifications n WHERE n.ticket_id = m.ticket_id AND n.kind = 'agent_replied' AND n.payload->>'messageId' = $1) AS deliveries
+           FROM messages m WHERE m.id = $1::uuid`, [messageId]);
+      if (!r?.channel_id || !r.ts) return null;
+      return { organizationId: r.organization_id, ticketId: r.ticket_id, channelId: r.channel_id, ts: r.ts, threadTs: r.thread_ts ?? r.ts, visibility: r.visibility, deliveries: r.deliveries ?? [] };
     });
-  }
-
-  setOutcome(messageId: string, outcome: string): Promise<void> {
-    return withSql(this.orm, async (sql) => {
-      await sql.rows('UPDATE slack_posts SET outcome = $2 WHERE message_id = $1', [messageId, outcome]);
-    });
-  }
-
-  /** The notifications about a message and what became of them. */
-  deliveries(messageId: string): Promise<Array<{ status: string; kind: string | null; address: string | null; error: string | null }>> {
-    return withSql(this.orm, (sql) => sql.rows(
-      `SELECT status, delivered_kind AS kind, delivered_address AS address, last_error AS error
-         FROM notifications WHERE payload->>'messageId' = $1 AND kind = 'agent_replied' ORDER BY created_at`, [messageId]));
   }
 
   /** A staff user of the organization with this email (agents and admins speak for the helpdesk; customers do not). */
@@ -318,5 +329,6 @@ function toCard(r: Record<string, unknown>): TicketCard {
     categoryName: (r.category_name as string | null) ?? null, serviceId: (r.service_id as string | null) ?? null,
     serviceName: (r.service_name as string | null) ?? null, assigneeName: (r.assignee_name as string | null) ?? null,
     createdAt: iso(r.created_at),
+    thread: r.thread_ts ? { channelId: String(r.thread_channel), ts: String(r.thread_ts), renderedHash: String(r.thread_hash) } : null,
   };
 }

@@ -10,7 +10,7 @@ import type { TicketCard } from '../../src/persistence/slack-store.ts';
 const card: TicketCard = {
   id: 't', organizationId: 'o', number: 1042, subject: 'Printer <jams> & smokes', status: 'new', priority: 'high', deadline: null,
   channel: 'telegram', reporterName: 'Anna', reporterAddress: '9001', objectName: 'Printer 3F', categoryId: null, categoryName: null,
-  serviceId: null, serviceName: null, assigneeName: null, createdAt: '2026-11-22T10:00:00Z',
+  serviceId: null, serviceName: null, assigneeName: null, createdAt: '2026-11-22T10:00:00Z', thread: null,
 };
 
 describe('note markers', () => {

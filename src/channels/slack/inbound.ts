@@ -97,7 +97,6 @@ export class SlackInbound {
       await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: `This reply was not taken: ${result.reason.replace(/^\w+: /, '')}` });
       return 'refused';
     }
-    await this.deps.store.recordPost({ messageId: result.outcome.messageId, organizationId: ws.organizationId, ticketId: result.outcome.ticketId, channelId: m.channel, ts: m.ts, direction: 'in' });
     if (internal) await this.deps.noted(result.outcome.messageId);
     return internal ? 'note' : 'reply';
   }
@@ -159,7 +158,7 @@ export class SlackInbound {
       return 'no ticket';
     }
     const rendered = renderCard(card, this.deps.outbound.ticketLink(card.number));
-    const thread = await this.deps.store.thread(card.id);
+    const { thread } = card;
     const where = thread ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Its thread: <#${thread.channelId}>` }] }] : [];
     await tell(rendered.text, [...rendered.blocks, ...where]);
     return 'shown';

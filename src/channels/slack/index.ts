@@ -49,7 +49,7 @@ const FEED_MARGIN_MS = 5_000;
  */
 export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackChannel> {
   const log = deps.logger.child({ channel: 'slack' });
-  const store = new SlackStore(deps.orm, new SecretBox(deps.secret));
+  const store = new SlackStore(deps.orm, new SecretBox(deps.secret), 5_000);
   await defineEnvironmentWorkspace(deps, store, log);
   const outbound = new SlackOutbound({ config: deps.config, store, redis: deps.redis, storage: deps.storage, logger: log });
   const sync = (organizationId: string, ticketId: string) =>

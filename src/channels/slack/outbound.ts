@@ -59,10 +59,13 @@ export class SlackOutbound {
     if (!ws) return 'no workspace';
     const card = await this.deps.store.card(organizationId, ticketId);
     if (!card) return 'no ticket';
-    const thread = await this.deps.store.thread(ticketId);
+    const { thread } = card;
+    const rendered = renderCard(card, this.ticketLink(card.number));
+    // Most changes (a reply taken from the thread, a change Slack already shows) leave nothing to post.
+    const pending = await this.deps.store.unmirrored(ticketId, 1);
+    if (thread && thread.renderedHash === rendered.hash && pending.length === 0) return 'up to date';
     const channel = thread?.channelId ?? (await this.deps.store.channelFor(ws, card));
     return this.inChannel(ws, channel, ticketId, async (client) => {
-      const rendered = renderCard(card, this.ticketLink(card.number));
       let ts = thread?.ts;
       if (!ts) {
         ts = await this.call(ws, channel, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
@@ -115,7 +118,7 @@ export class SlackOutbound {
 
   /** Shows under a reply taken from the thread what became of it: delivered, kept, or not delivered and why. */
   async outcome(messageId: string): Promise<string> {
-    const post = await this.deps.store.replyPost(messageId);
+    const post = await this.deps.store.replyOutcome(messageId);
     if (!post) return 'not from slack';
     const ws = await this.deps.store.byOrganization(post.organizationId);
     if (!ws) return 'no workspace';
@@ -124,18 +127,17 @@ export class SlackOutbound {
     if (post.visibility === 'internal') {
       reaction = 'lock';
     } else {
-      const deliveries = await this.deps.store.deliveries(messageId);
+      const { deliveries } = post;
       if (deliveries.length === 0 || deliveries.some((d) => d.status === 'pending')) return 'pending';
-      const sent = deliveries.filter((d) => d.status === 'sent');
       const failed = deliveries.filter((d) => d.status === 'failed');
-      if (sent.length > 0) {
+      if (deliveries.some((d) => d.status === 'sent')) {
         reaction = 'white_check_mark';
       } else if (failed.length > 0) {
         reaction = 'warning';
         line = `:warning: Not delivered to the reporter: ${escapeMrkdwn(failed.map((d) => d.error ?? 'unknown reason').join('; '))}. The reply is kept on the ticket.`;
       } else {
+        // No channel can reach the reporter now (they read it in the portal or the API): kept, which is no failure.
         reaction = 'inbox_tray';
-        line = ':inbox_tray: Kept on the ticket: the reporter has no channel we can write to now, and will see it in the customer portal.';
       }
     }
     const client = this.client(ws);
@@ -145,14 +147,11 @@ export class SlackOutbound {
       if (platformError(err) !== 'already_reacted') throw classifySlackError(err);
     }
     if (line) {
-      const thread = await this.deps.store.thread(post.ticketId);
-      const threadTs = thread?.channelId === post.channelId ? thread.ts : post.ts;
       await this.inChannel(ws, post.channelId, post.ticketId, async (c) => {
-        await this.call(ws, post.channelId, () => c.chat.postMessage({ channel: post.channelId, thread_ts: threadTs, text: line! }));
+        await this.call(ws, post.channelId, () => c.chat.postMessage({ channel: post.channelId, thread_ts: post.threadTs, text: line! }));
         return 'ok';
       });
     }
-    await this.deps.store.setOutcome(messageId, reaction);
     return reaction;
   }
 
