@@ -72,7 +72,9 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         const ws = await new SlackStore(orm, new SecretBox(secret)).byOrganization(org.id);
         if (!ws) throw new DomainError('not_found', `${org.slug} has no Slack workspace; see \`slack add\`.`);
         const client = slackClient(ws.botToken, cli.apiUrl());
-        const auth = await client.auth.test();
+        const auth = await client.auth.test().catch((err) => {
+          throw new DomainError('invalid', `Slack refused the stored token (${(err as { data?: { error?: string } }).data?.error ?? (err as Error).message}): connect it again with slack add --replace.`);
+        });
         const info = await client.conversations.info({ channel: ws.triageChannel }).then(
           (r) => ({ ok: true, name: (r.channel as { name?: string; is_member?: boolean })?.name, member: (r.channel as { is_member?: boolean })?.is_member }),
           (err) => ({ ok: false, error: (err as { data?: { error?: string } }).data?.error ?? String(err) }));

@@ -98,7 +98,7 @@ export class SlackStore {
       return { ...w, id: saved!.id };
     } catch (err) {
       if (pgCode(err) === PG.uniqueViolation) {
-        throw new DomainError('conflict', 'This organization already has a Slack workspace, or this workspace is connected to another organization: remove it first (slack remove).');
+        throw new DomainError('conflict', 'This organization already has a Slack workspace, or this workspace is connected to another organization: add it with --replace, or remove the other one first (slack remove).');
       }
       throw err;
     }

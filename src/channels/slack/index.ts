@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import type { IntakeEventInput } from '../../core/intake-event.ts';
 import { DeliveryError, type AttachmentStorage } from '../../core/ports.ts';
+import { DomainError } from '../../core/errors.ts';
 import { SlackStore, type WorkspaceConfig } from '../../persistence/slack-store.ts';
 import { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
@@ -166,9 +167,11 @@ export async function connectWorkspace(
     auth = await slackClient(w.botToken, apiUrl).auth.test();
   } catch (err) {
     const code = (err as { data?: { error?: string } }).data?.error;
-    throw new Error(`Slack did not accept the bot token (${code ?? (err as Error).message}): copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page.`);
+    throw new DomainError('invalid', code
+      ? `Slack did not accept the bot token (${code}): copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page.`
+      : `Slack could not be reached at ${apiUrl}: ${(err as Error).message}`, 'token');
   }
-  if (!auth.team_id || !auth.user_id) throw new Error('Slack answered auth.test without a team or a bot user: is this a bot token (xoxb-...)?');
+  if (!auth.team_id || !auth.user_id) throw new DomainError('invalid', 'Slack answered auth.test without a team or a bot user: is this a bot token (xoxb-...)?', 'token');
   return store.addWorkspace({
     organizationId: w.organizationId, teamId: auth.team_id, teamName: auth.team ?? '', botUserId: auth.user_id, botToken: w.botToken,
     signingSecret: w.signingSecret, triageChannel: w.triageChannel, noteMarkers: w.noteMarkers,
