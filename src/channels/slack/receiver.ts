@@ -71,7 +71,8 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     botUserId: ws.botUserId,
     clientOptions: { slackApiUrl: deps.config.slack.apiUrl },
   });
-  const enqueue = (kind: SlackInboundJob['kind'], payload: SlackPayload, key: string) =>
+  // Slack's legacy verification token rides along in payloads; it has no business in Redis.
+  const enqueue = (kind: SlackInboundJob['kind'], { token: _legacy, ...payload }: SlackPayload, key: string) =>
     enqueueInbound(deps.queue, deps.config, { teamId: ws.teamId, kind, payload }, `${ws.teamId}:${key}`);
 
   app.event('message', async ({ event, body }) => {
