@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../core/errors.ts';
 import type { SecretBox } from '../security/secret-box.ts';
-import { PG, iso, isoOrNull, pgCode, withSql } from './sql.ts';
+import { PG, inTransaction, iso, isoOrNull, pgCode, withSql } from './sql.ts';
 
 /** A connected workspace with its secrets opened, as the Slack channel uses it. */
 export interface WorkspaceConfig {
@@ -86,7 +86,13 @@ export class SlackStore {
 
   async addWorkspace(w: Omit<WorkspaceConfig, 'id'>, opts: { replace?: boolean } = {}): Promise<WorkspaceConfig> {
     try {
-      const saved = await withSql(this.orm, (sql) => sql.one<{ id: string }>(
+      const saved = await inTransaction(this.orm, async (sql) => {
+        // Another team's channels are not this one's: its tickets get new messages in the new workspace.
+        if (opts.replace) {
+          await sql.rows(`DELETE FROM slack_threads WHERE organization_id = $1 AND EXISTS (SELECT 1 FROM slack_workspaces WHERE organization_id = $1 AND team_id <> $2)`, [w.organizationId, w.teamId]);
+          await sql.rows(`DELETE FROM slack_posts WHERE organization_id = $1 AND EXISTS (SELECT 1 FROM slack_workspaces WHERE organization_id = $1 AND team_id <> $2)`, [w.organizationId, w.teamId]);
+        }
+        return sql.one<{ id: string }>(
         `INSERT INTO slack_workspaces (id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
          ${opts.replace ? `ON CONFLICT (organization_id) DO UPDATE SET team_id = excluded.team_id, team_name = excluded.team_name,
@@ -94,7 +100,8 @@ export class SlackStore {
                              triage_channel = excluded.triage_channel, note_markers = excluded.note_markers, enabled = true, last_error = NULL` : ''}
          RETURNING id`,
         [uuidv7(), w.organizationId, w.teamId, w.teamName, w.botUserId, this.box.seal(w.botToken), this.box.seal(w.signingSecret),
-          w.triageChannel, JSON.stringify(w.noteMarkers)]));
+          w.triageChannel, JSON.stringify(w.noteMarkers)]);
+      });
       return { ...w, id: saved!.id };
     } catch (err) {
       if (pgCode(err) === PG.uniqueViolation) {
@@ -191,9 +198,18 @@ export class SlackStore {
       `SELECT (sync_cursor - ($2::int * interval '1 millisecond'))::text AS since FROM slack_workspaces WHERE id = $1`, [workspaceId, marginMs]))?.since ?? null);
   }
 
+  /**
+   * Moves the feed's cursor up to `to`, but not past the start of a transaction still running (up to a minute
+   * old): a ticket it changes carries that start as its time, and must still be read once it commits.
+   */
   advanceCursor(workspaceId: string, to: string): Promise<void> {
     return withSql(this.orm, async (sql) => {
-      await sql.rows('UPDATE slack_workspaces SET sync_cursor = greatest(sync_cursor, $2::timestamptz) WHERE id = $1', [workspaceId, to]);
+      const oldest = await sql.one<{ at: string | null }>(
+        `SELECT min(xact_start)::text AS at FROM pg_stat_activity
+          WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+            AND xact_start IS NOT NULL AND xact_start > now() - interval '1 minute'`).catch(() => undefined);
+      await sql.rows('UPDATE slack_workspaces SET sync_cursor = greatest(sync_cursor, least($2::timestamptz, coalesce($3::timestamptz, $2::timestamptz))) WHERE id = $1',
+        [workspaceId, to, oldest?.at ?? null]);
     });
   }
 

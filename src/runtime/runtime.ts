@@ -233,7 +233,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
   let email: EmailChannel | null = null;
   let telegram: TelegramChannel | null = null;
   let slack: SlackChannel | null = null;
-  const slackRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-slack-worker');
+  const slackRedis = options.slack === false ? null : createRedis(rt.redisUrl, 'blocking', 'helpdesk-slack-worker');
   const telegramRedis = createRedis(rt.redisUrl, 'blocking', 'helpdesk-telegram-worker');
   const intake = startIntakeWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, notifyQueue: rt.notifyQueue });
   const notify = startNotificationWorker({ config: rt.config, orm: rt.orm, logger: rt.logger, connection: workerRedis, senders: rt.senders });
@@ -251,7 +251,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       await telegram?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the Telegram channel'));
       telegramRedis.disconnect();
       await slack?.stop().catch((err) => rt.logger.warn({ err: String(err) }, 'error while stopping the Slack channel'));
-      slackRedis.disconnect();
+      slackRedis?.disconnect();
       await events.close().catch(() => undefined);
       eventsRedis.disconnect();
       const graceful = Promise.all([intake.close(), notify.close()]);
@@ -282,7 +282,7 @@ export async function startWorkers(rt: Runtime, options: WorkerOptions = {}): Pr
       submit: (event) => producer.submitAndWait(event, 60_000),
       ...options.telegram,
     });
-    if (options.slack !== false) slack = await startSlackChannel({
+    if (slackRedis) slack = await startSlackChannel({
       config: rt.config, orm: rt.orm, redis: rt.producerRedis, workerConnection: slackRedis, logger: rt.logger, secret: rt.secret,
       senders: rt.senders, inboundQueue: rt.slackInboundQueue, outboundQueue: rt.slackOutboundQueue, notifyQueue: rt.notifyQueue,
       storage: new LocalDiskStorage(path.join(rt.config.dataDir, 'attachments')),

@@ -19,8 +19,12 @@ export class NotificationSenders {
   private readonly listeners: Array<(settled: SettledNotification) => Promise<void>> = [];
 
   /** Channels that show what became of a notification (Slack marks the reply it carried) listen here. */
-  onSettled(listener: (settled: SettledNotification) => Promise<void>): void {
+  onSettled(listener: (settled: SettledNotification) => Promise<void>): () => void {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Tells the listeners; a listener that fails is reported to `onError`, never to the delivery. */

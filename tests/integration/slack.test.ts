@@ -248,6 +248,17 @@ describe('the thread', () => {
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
   });
 
+  it('a guest or a Slack Connect stranger with an agent\'s email does not speak for the helpdesk', async () => {
+    slack.addUser({ id: 'U0STRANGER', name: 'Mallory', email: seed.agent.email, teamId: 'T0ELSEWHERE', stranger: true });
+    const t = await mailTicket('Stranger', 'Slack Connect');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, 'U0STRANGER', 'I claim to be your agent');
+    const eph = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === 'U0STRANGER');
+    expect(eph.params.text).toContain('Only full members');
+    await sleep(300);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
+  });
+
   it('a retried event and the same event_id twice make one message', async () => {
     const t = await mailTicket('Retries', 'Slack retries');
     const thread = await parentOf(t.number);
@@ -418,6 +429,14 @@ describe('signatures', () => {
     expect(unsigned.status).toBe(401);
     await sleep(500);
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'forged reply'`))[0]!.n).toBe(0);
+  });
+
+  it("a body naming another team than the one whose secret signed it gets 401", async () => {
+    const t = await mailTicket('Shared app', 'one app, two workspaces');
+    const thread = await parentOf(t.number);
+    const event = threadReply({ channel: thread.channel, user: AGENT, text: 'from an unconnected workspace', threadTs: thread.ts, team: 'T0UNKNOWN' });
+    const cb = eventCallback({ ...team, teamId: 'T0UNKNOWN' }, event);
+    expect((await send(cb.body)).status).toBe(401);
   });
 
   it('answers the URL verification challenge when signed', async () => {

@@ -10,7 +10,7 @@ import busboy from 'busboy';
  */
 
 export interface SlackCall { method: string; token: string | null; params: Record<string, any>; at: number }
-export interface SlackUser { id: string; name: string; email?: string; isBot?: boolean }
+export interface SlackUser { id: string; name: string; email?: string; isBot?: boolean; teamId?: string; stranger?: boolean }
 export type Failure = { status: 429; retryAfter: number } | { error: string } | { status: 500 };
 
 export interface FakeSlack {
@@ -73,10 +73,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       reactions.add(key);
       return {};
     },
-    'users.info': (p) => {
+    'users.info': (p, a) => {
       const u = users.get(p.user);
       if (!u) return { error: 'user_not_found' };
-      return { user: { id: u.id, team_id: 'T', name: u.name.toLowerCase().replace(/\s+/g, '.'), real_name: u.name, is_bot: Boolean(u.isBot), deleted: false,
+      return { user: { id: u.id, team_id: u.teamId ?? a.teamId, ...(u.stranger ? { is_stranger: true } : {}), name: u.name.toLowerCase().replace(/\s+/g, '.'), real_name: u.name, is_bot: Boolean(u.isBot), deleted: false,
         profile: { real_name: u.name, display_name: u.name.split(' ')[0], ...(u.email ? { email: u.email } : {}) } } };
     },
     'views.open': (p) => {

@@ -32,9 +32,10 @@ export interface InboundDeps {
 }
 
 interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string }
-interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string }
+interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string; member: boolean }
 
-const PEOPLE_CACHE_MS = 5 * 60_000;
+/** Who a Slack user is, kept a minute: a demoted agent stops speaking for the helpdesk within it. */
+const PEOPLE_CACHE_MS = 60_000;
 
 /**
  * What Slack sent, handled by a worker: thread replies become answers or notes, buttons change tickets,
@@ -257,11 +258,18 @@ export class SlackInbound {
     const hit = this.people.get(key);
     if (hit && Date.now() - hit.at < PEOPLE_CACHE_MS) return hit.person;
     const info = await client.users.info({ user: slackUserId });
-    const u = info.user as { is_bot?: boolean; real_name?: string; name?: string; profile?: { email?: string; real_name?: string; display_name?: string } } | undefined;
-    const email = u?.is_bot ? null : (u?.profile?.email ?? null);
+    const u = info.user as {
+      is_bot?: boolean; deleted?: boolean; is_restricted?: boolean; is_ultra_restricted?: boolean; is_stranger?: boolean; team_id?: string;
+      enterprise_user?: { teams?: string[] }; real_name?: string; name?: string; profile?: { email?: string; real_name?: string; display_name?: string };
+    } | undefined;
+    // Only full members of this workspace can be agents: a guest's or a Slack Connect stranger's email is
+    // set by someone else's admin.
+    const member = u && !u.is_bot && !u.deleted && !u.is_restricted && !u.is_ultra_restricted && !u.is_stranger
+      && (u.team_id === ws.teamId || Boolean(u.enterprise_user?.teams?.includes(ws.teamId)));
+    const email = u && !u.is_bot ? (u.profile?.email ?? null) : null;
     const name = u?.profile?.real_name || u?.real_name || u?.profile?.display_name || u?.name || slackUserId;
-    const staff = email ? await this.deps.store.staffByEmail(ws.organizationId, email) : null;
-    const person = { staff, email, name };
+    const staff = member && email ? await this.deps.store.staffByEmail(ws.organizationId, email) : null;
+    const person = { staff, email, name, member: Boolean(member) };
     if (this.people.size > 5000) this.people.clear();
     this.people.set(key, { at: Date.now(), person });
     return person;
@@ -292,6 +300,7 @@ export class SlackInbound {
 }
 
 function notAgent(p: SlackPerson): string {
+  if (!p.member) return 'Only full members of this Slack workspace can act for the helpdesk (not guests, bots or people from other organizations): nothing was sent or changed.';
   return p.email
     ? `Your Slack account (${p.email}) is not an agent of this helpdesk, so nothing was sent or changed. Ask an admin to add an agent with this email.`
     : 'Slack does not tell us your email address, so we cannot match you to an agent of this helpdesk: nothing was sent or changed. (The app needs the users:read.email scope.)';

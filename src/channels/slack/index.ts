@@ -17,7 +17,7 @@ import { rethrowByPolicy, workerOptions } from '../../workers/retry-policy.ts';
 import { enqueueNotifications } from '../../workers/notify-producer.ts';
 import type { NotifyJobData } from '../../workers/queues.ts';
 import { SlackInbound } from './inbound.ts';
-import { ChannelBusy, SlackOutbound } from './outbound.ts';
+import { SlackOutbound, TicketBusy } from './outbound.ts';
 import { SLACK_INBOUND, SLACK_OUTBOUND, enqueueOutcome, enqueueSync, type SlackInboundJob, type SlackOutboundJob } from './queues.ts';
 import { SlackRefusal, slackClient } from './web-api.ts';
 
@@ -51,7 +51,19 @@ const FEED_MARGIN_MS = 5_000;
 export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackChannel> {
   const log = deps.logger.child({ channel: 'slack' });
   const store = new SlackStore(deps.orm, new SecretBox(deps.secret), 5_000);
-  await defineEnvironmentWorkspace(deps, store, log);
+  // Slack being unreachable must not keep mail and Telegram from starting: the workspace is tried again.
+  let envRetry: NodeJS.Timeout | undefined;
+  const defineFromEnvironment = async (): Promise<void> => {
+    try {
+      await defineEnvironmentWorkspace(deps, store, log);
+    } catch (err) {
+      if (err instanceof ConfigProblem) throw err;
+      log.error({ err: String((err as Error).message ?? err) }, 'could not connect the Slack workspace of the environment; trying again in 30 s');
+      envRetry = setTimeout(() => void defineFromEnvironment().catch(() => undefined), 30_000);
+      envRetry.unref();
+    }
+  };
+  await defineFromEnvironment();
   const outbound = new SlackOutbound({ config: deps.config, store, redis: deps.redis, storage: deps.storage, logger: log });
   const sync = (organizationId: string, ticketId: string) =>
     enqueueSync(deps.outboundQueue, deps.config, [{ organizationId, ticketId, version: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}` }]);
@@ -61,8 +73,9 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
     notify: (ids) => enqueueNotifications(deps.notifyQueue, deps.config, ids),
     noted: (messageId) => enqueueOutcome(deps.outboundQueue, deps.config, messageId, 'note'),
   });
-  deps.senders.onSettled(async ({ notification: n }) => {
+  const unsubscribe = deps.senders.onSettled(async ({ notification: n }) => {
     if (n.kind !== 'agent_replied' || typeof n.payload.messageId !== 'string') return;
+    if (!(await store.byOrganization(n.organizationId))) return;
     await enqueueOutcome(deps.outboundQueue, deps.config, n.payload.messageId, n.id);
   });
 
@@ -83,8 +96,11 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
   }, workerOptions(deps.config, deps.workerConnection, deps.config.slack.concurrency));
 
   const handBack = async (err: unknown, job: Job, token: string | undefined, worker: Worker): Promise<never> => {
-    if (err instanceof ChannelBusy) {
-      await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 200), token);
+    if (err instanceof TicketBusy) {
+      // Backs off the more often it found the ticket busy, spending no attempt.
+      const busy = Number((job.data as { busy?: number }).busy ?? 0) + 1;
+      await job.updateData({ ...job.data, busy });
+      await job.moveToDelayed(Date.now() + Math.min(10_000, 200 * 2 ** Math.min(busy, 6)) + Math.floor(Math.random() * 200), token);
       throw new DelayedError();
     }
     if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
@@ -138,6 +154,8 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
 
   return {
     async stop() {
+      unsubscribe();
+      clearTimeout(envRetry);
       await feed.stop();
       if (held) await lease.release().catch(() => undefined);
       await Promise.all([inboundWorker.close(), outboundWorker.close()]);
@@ -150,7 +168,7 @@ async function defineEnvironmentWorkspace(deps: SlackChannelDeps, store: SlackSt
   const s = deps.config.slack;
   if (!s.botToken || !s.signingSecret || !s.organization || !s.triageChannel) return;
   const org = await deps.orm.em.fork().getConnection().execute<Array<{ id: string }>>('SELECT id FROM organizations WHERE slug = ?', [s.organization]);
-  if (!org[0]) throw new Error(`SLACK_ORGANIZATION is "${s.organization}", but no organization has that slug: create it (npm run cli -- org create) or fix the variable.`);
+  if (!org[0]) throw new ConfigProblem(`SLACK_ORGANIZATION is "${s.organization}", but no organization has that slug: create it (npm run cli -- org create) or fix the variable.`);
   const ws = await connectWorkspace(store, s.apiUrl, { organizationId: org[0].id, botToken: s.botToken, signingSecret: s.signingSecret, triageChannel: s.triageChannel, noteMarkers: [...s.noteMarkers] }, { replace: true });
   log.info({ team: ws.teamId, triage: ws.triageChannel }, 'Slack workspace defined by the environment');
 }
@@ -177,3 +195,6 @@ export async function connectWorkspace(
     signingSecret: w.signingSecret, triageChannel: w.triageChannel, noteMarkers: w.noteMarkers,
   }, opts);
 }
+
+/** A mistake in the environment, which no retry mends: the process stops with it. */
+class ConfigProblem extends Error {}

@@ -17,21 +17,23 @@ export interface OutboundDeps {
   logger: Logger;
 }
 
-/** Another job is posting into the same channel: this one comes back in a moment. */
-export class ChannelBusy extends Error {
+/** Another job is posting about the same ticket: this one comes back in a moment. */
+export class TicketBusy extends Error {
   constructor() {
-    super('another job is posting into this channel');
-    this.name = 'ChannelBusy';
+    super('another job is posting about this ticket');
+    this.name = 'TicketBusy';
   }
 }
+
+interface HeldLock { lost: boolean }
 
 const LOCK_MS = 30_000;
 
 /**
  * Keeps Slack in step with tickets: the ticket's message (posted once, then updated in place when what it
  * shows changes) and its thread (every message of the ticket, except replies that came from the thread).
- * One job posts into a channel at a time, at the channel's pace; progress is recorded per message, so a retry
- * after a 429 or a crash goes on where it stopped.
+ * One job posts about a ticket at a time, every post at its channel's pace; progress is recorded per message,
+ * so a retry after a 429 or a crash goes on where it stopped.
  */
 export class SlackOutbound {
   private readonly pace: ChannelPace;
@@ -57,41 +59,55 @@ export class SlackOutbound {
   async sync(organizationId: string, ticketId: string): Promise<string> {
     const ws = await this.deps.store.byOrganization(organizationId);
     if (!ws) return 'no workspace';
-    const card = await this.deps.store.card(organizationId, ticketId);
-    if (!card) return 'no ticket';
-    const { thread } = card;
-    const rendered = renderCard(card, this.ticketLink(card.number));
-    // Most changes (a reply taken from the thread, a change Slack already shows) leave nothing to post.
-    const pending = await this.deps.store.unmirrored(ticketId, 1);
-    if (thread && thread.renderedHash === rendered.hash && pending.length === 0) return 'up to date';
-    const channel = thread?.channelId ?? (await this.deps.store.channelFor(ws, card));
-    return this.inChannel(ws, channel, ticketId, async (client) => {
-      let ts = thread?.ts;
-      if (!ts) {
-        ts = await this.call(ws, channel, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
+    // Most changes (a reply taken from the thread, a change Slack already shows) leave nothing to post: seen
+    // without the lock. Anything else is read again under it, so that what is posted is never older than
+    // what another job posted.
+    const glance = await this.read(organizationId, ticketId);
+    if (!glance) return 'no ticket';
+    if (glance.upToDate) return 'up to date';
+    return this.inTicket(ws, ticketId, async (client, lock) => {
+      const now = await this.read(organizationId, ticketId);
+      if (!now) return 'no ticket';
+      const { card, rendered } = now;
+      let channel = card.thread?.channelId ?? (await this.deps.store.channelFor(ws, card));
+      let ts = card.thread?.ts;
+      const postCard = async () => {
+        channel = await this.deps.store.channelFor(ws, card);
+        ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
         await this.deps.store.saveThread(organizationId, ticketId, channel, ts, rendered.hash);
-      } else if (thread!.renderedHash !== rendered.hash) {
+      };
+      if (!ts) {
+        await postCard();
+      } else if (card.thread!.renderedHash !== rendered.hash) {
         try {
-          await this.call(ws, channel, () => client.chat.update({ channel, ts: ts!, text: rendered.text, blocks: rendered.blocks as never }));
+          await this.call(ws, channel, lock, () => client.chat.update({ channel, ts: ts!, text: rendered.text, blocks: rendered.blocks as never }));
           await this.deps.store.saveThread(organizationId, ticketId, channel, ts, rendered.hash);
         } catch (err) {
-          // Someone deleted the ticket's message: it is posted again, and the thread starts over there.
-          if (!(err instanceof SlackRefusal && err.slackError === 'message_not_found')) throw err;
-          ts = await this.call(ws, channel, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
-          await this.deps.store.saveThread(organizationId, ticketId, channel, ts, rendered.hash);
+          // The ticket's message was deleted, or its channel is gone (another workspace now): posted anew, and
+          // the thread starts over there.
+          if (!(err instanceof SlackRefusal && ['message_not_found', 'channel_not_found'].includes(err.slackError))) throw err;
+          await postCard();
         }
       }
       for (;;) {
         const batch = await this.deps.store.unmirrored(ticketId);
-        for (const m of batch) await this.mirror(ws, client, channel, ts, ticketId, card.number, m);
+        for (const m of batch) await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
         if (batch.length < 20) break;
       }
       return 'synced';
     });
   }
 
+  private async read(organizationId: string, ticketId: string) {
+    const card = await this.deps.store.card(organizationId, ticketId);
+    if (!card) return null;
+    const rendered = renderCard(card, this.ticketLink(card.number));
+    const pending = await this.deps.store.unmirrored(ticketId, 1);
+    return { card, rendered, upToDate: card.thread !== null && card.thread.renderedHash === rendered.hash && pending.length === 0 };
+  }
+
   /** Posts one ticket message into the thread: its text, then its files; parts already posted are skipped. */
-  private async mirror(ws: WorkspaceConfig, client: WebClient, channel: string, threadTs: string, ticketId: string, number: number, m: MessageToMirror): Promise<void> {
+  private async mirror(ws: WorkspaceConfig, client: WebClient, lock: HeldLock, channel: string, threadTs: string, ticketId: string, number: number, m: MessageToMirror): Promise<void> {
     const progress = `${this.deps.config.queuePrefix}:slack:sent:${m.id}`;
     const done = await this.deps.redis.hgetall(progress);
     const mark = (field: string, value: string) => this.deps.redis.multi().hset(progress, field, value).pexpire(progress, 24 * 3600 * 1000).exec();
@@ -103,13 +119,13 @@ export class SlackOutbound {
           ? `:outbox_tray: *${escapeMrkdwn(m.authorName)}* answered the reporter (${m.channel}):`
           : `:speech_balloon: *${escapeMrkdwn(m.authorName)}* wrote:`;
       const body = m.body.trim() || (m.files.length > 0 ? '_(files only)_' : '_(empty)_');
-      ts = await this.call(ws, channel, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number)), unfurl_links: false }));
+      ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number)), unfurl_links: false }));
       await mark('text', ts);
     }
     for (const [i, f] of m.files.entries()) {
       if (done[`file${i}`]) continue;
       const data = await buffer(await this.deps.storage.open(f.storageKey));
-      await this.call(ws, channel, () => client.filesUploadV2({ channel_id: channel, thread_ts: threadTs, file: data, filename: f.filename, title: f.filename }) as never);
+      await this.call(ws, channel, lock, () => client.filesUploadV2({ channel_id: channel, thread_ts: threadTs, file: data, filename: f.filename, title: f.filename }) as never);
       await mark(`file${i}`, '1');
     }
     await this.deps.store.recordPost({ messageId: m.id, organizationId: ws.organizationId, ticketId, channelId: channel, ts, direction: 'out' });
@@ -147,8 +163,8 @@ export class SlackOutbound {
       if (platformError(err) !== 'already_reacted') throw classifySlackError(err);
     }
     if (line) {
-      await this.inChannel(ws, post.channelId, post.ticketId, async (c) => {
-        await this.call(ws, post.channelId, () => c.chat.postMessage({ channel: post.channelId, thread_ts: post.threadTs, text: line! }));
+      await this.inTicket(ws, post.ticketId, async (c, lock) => {
+        await this.call(ws, post.channelId, lock, () => c.chat.postMessage({ channel: post.channelId, thread_ts: post.threadTs, text: line! }));
         return 'ok';
       });
     }
@@ -156,18 +172,21 @@ export class SlackOutbound {
   }
 
   /**
-   * Runs `work` as the only poster into the channel. A refusal Slack will repeat is recorded on the ticket and
-   * ends the job; anything else is thrown for the queue to retry (a 429 after holding the channel).
+   * Runs `work` as the only job posting about this ticket. A refusal Slack will repeat is recorded on the ticket
+   * and ends the job; anything else is thrown for the queue to retry (a 429 after holding the channel).
    */
-  private async inChannel(ws: WorkspaceConfig, channel: string, ticketId: string, work: (client: WebClient) => Promise<string>): Promise<string> {
-    const lease = new Lease(this.deps.redis, `${this.deps.config.queuePrefix}:slack:lock:${ws.teamId}:${channel}`, LOCK_MS);
-    if (!(await lease.acquire())) throw new ChannelBusy();
-    const renewal = setInterval(() => void lease.renew().catch(() => undefined), LOCK_MS / 3);
+  private async inTicket(ws: WorkspaceConfig, ticketId: string, work: (client: WebClient, lock: HeldLock) => Promise<string>): Promise<string> {
+    const lease = new Lease(this.deps.redis, `${this.deps.config.queuePrefix}:slack:ticket:${ticketId}`, LOCK_MS);
+    if (!(await lease.acquire())) throw new TicketBusy();
+    const lock: HeldLock = { lost: false };
+    const renewal = setInterval(() => {
+      void lease.renew().then((held) => { if (!held) lock.lost = true; }, () => undefined);
+    }, LOCK_MS / 3);
     try {
-      return await work(this.client(ws));
+      return await work(this.client(ws), lock);
     } catch (err) {
       if (err instanceof SlackRefusal) {
-        this.deps.logger.warn({ team: ws.teamId, channel, ticketId, reason: err.message }, 'Slack refused a post');
+        this.deps.logger.warn({ team: ws.teamId, ticketId, reason: err.message }, 'Slack refused a post');
         await this.deps.store.recordFailure(ws.organizationId, ticketId, err.message);
         await this.deps.store.noteError(ws.id, err.message);
       }
@@ -179,7 +198,9 @@ export class SlackOutbound {
   }
 
   /** One Web API call at the channel's pace; returns the ts of the message it made, if any. */
-  private async call(ws: WorkspaceConfig, channel: string, fn: () => Promise<unknown>): Promise<string> {
+  private async call(ws: WorkspaceConfig, channel: string, lock: HeldLock, fn: () => Promise<unknown>): Promise<string> {
+    // Another job may hold the ticket now: it goes on from what was recorded, this one stops.
+    if (lock.lost) throw new TicketBusy();
     await this.pace.take(ws.teamId, channel);
     try {
       const res = (await fn()) as { ts?: string; message?: { ts?: string }; files?: Array<{ id?: string }> };

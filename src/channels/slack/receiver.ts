@@ -53,6 +53,8 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
         .find((c) => signedBy(c.ws.signingSecret, timestamp, raw, signature));
     const match = find(await apps()) ?? find(await apps(true));
     if (!match) throw new HttpError(401, 'unauthenticated', 'The signature matches no connected Slack workspace.');
+    // One Slack app installed in two workspaces signs for both: the team the body names must be the one matched.
+    if (hint && hint !== match.ws.teamId) throw new HttpError(401, 'unauthenticated', `Workspace ${hint} is not connected to this helpdesk.`);
     // Bolt reads the body we already read, verifies the signature itself and answers on the raw response.
     (ctx.req as unknown as { rawBody?: Buffer }).rawBody = raw;
     ctx.respond = false;
@@ -63,12 +65,13 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
 
 function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<SlackInboundJob> }, log: Logger): { app: App; receiver: HTTPReceiver } {
   const logger = boltLogger(log.child({ team: ws.teamId }));
-  const receiver = new HTTPReceiver({ signingSecret: ws.signingSecret, endpoints: PATH, logger });
+  // The answer waits for the handler, so that work Redis did not take is a 500 that Slack retries, not a loss.
+  const receiver = new HTTPReceiver({ signingSecret: ws.signingSecret, endpoints: PATH, logger, processBeforeResponse: true });
   const app = new App({
-    token: ws.botToken,
+    // What auth.test would say is known since `slack add`: no call at start, and no failure to crash on.
+    authorize: async () => ({ botToken: ws.botToken, botUserId: ws.botUserId, teamId: ws.teamId }),
     receiver,
     logger,
-    botUserId: ws.botUserId,
     clientOptions: { slackApiUrl: deps.config.slack.apiUrl },
   });
   // Slack's legacy verification token rides along in payloads; it has no business in Redis.
@@ -85,10 +88,10 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
 
   for (const actionId of Object.values(ACTIONS)) {
     app.action(actionId, async ({ ack, body, action }) => {
-      await ack();
       const a = action as unknown as { action_ts?: string };
       const b = body as unknown as { user: { id: string }; container?: { message_ts?: string } };
       await enqueue('action', body as unknown as SlackPayload, `${b.container?.message_ts}:${b.user.id}:${a.action_ts ?? Date.now()}:${actionId}`);
+      await ack();
     });
   }
 
@@ -105,8 +108,8 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
       await ack({ response_type: 'ephemeral', text: `Usage: \`${command.command} 1042\` shows ticket #1042; \`${command.command} new\` opens a form to create one.` });
       return;
     }
-    await ack();
     await enqueue('command', command as unknown as SlackPayload, command.trigger_id);
+    await ack();
   });
 
   app.view(NEW_TICKET_CALLBACK, async ({ ack, body, view }) => {
@@ -115,19 +118,21 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
       await ack({ response_action: 'errors', errors: read.errors });
       return;
     }
-    await ack();
     await enqueue('view', body as unknown as SlackPayload, `${view.id}:${view.hash}`);
+    await ack();
   });
 
   app.shortcut(SHORTCUT_CALLBACK, async ({ ack, body }) => {
-    await ack();
     const b = body as unknown as { channel?: { id: string }; message?: { ts: string } };
     // One Slack message makes one ticket, however many times (or people) ask.
     await enqueue('shortcut', body as unknown as SlackPayload, `${b.channel?.id}:${b.message?.ts}`);
+    await ack();
   });
 
+  // Rethrown, so that the receiver answers 500 and Slack tries again (events) or tells the person (actions).
   app.error(async (err) => {
     log.warn({ team: ws.teamId, err: String((err as Error).message ?? err) }, 'slack handler failed');
+    throw err;
   });
   return { app, receiver };
 }
