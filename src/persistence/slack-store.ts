@@ -74,11 +74,15 @@ export class SlackStore {
 
   constructor(private readonly orm: MikroORM, private readonly box: SecretBox, private readonly cacheMs = 0) {}
 
-  /** A workspace from the cache; one connected a moment ago is looked up again (at most once a second). */
-  private async cached(match: (w: WorkspaceConfig) => boolean): Promise<WorkspaceConfig | null> {
+  /**
+   * A workspace from the cache. A miss reads the list again unless it was read less than `missesWithin` ms
+   * ago: work for a team arrives only after its signature matched, so a miss there is a workspace connected a
+   * moment ago (0: always read); organizations without Slack ask often and are answered from the cache.
+   */
+  private async cached(match: (w: WorkspaceConfig) => boolean, missesWithin: number): Promise<WorkspaceConfig | null> {
     const age = this.cache ? Date.now() - this.cache.at : Infinity;
     const hit = age < this.cacheMs ? this.cache!.all.find(match) : undefined;
-    if (hit || (age < this.cacheMs && age < 1000)) return hit ?? null;
+    if (hit || age < Math.min(missesWithin, this.cacheMs)) return hit ?? null;
     const all = await this.enabled();
     this.cache = { at: Date.now(), all };
     return all.find(match) ?? null;
@@ -117,13 +121,13 @@ export class SlackStore {
   }
 
   async byTeam(teamId: string): Promise<WorkspaceConfig | null> {
-    if (this.cacheMs > 0) return this.cached((w) => w.teamId === teamId);
+    if (this.cacheMs > 0) return this.cached((w) => w.teamId === teamId, 0);
     const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE team_id = $1 AND enabled`, [teamId]));
     return row ? this.open(row) : null;
   }
 
   async byOrganization(organizationId: string): Promise<WorkspaceConfig | null> {
-    if (this.cacheMs > 0) return this.cached((w) => w.organizationId === organizationId);
+    if (this.cacheMs > 0) return this.cached((w) => w.organizationId === organizationId, 1000);
     const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE organization_id = $1 AND enabled`, [organizationId]));
     return row ? this.open(row) : null;
   }

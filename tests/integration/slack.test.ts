@@ -10,6 +10,7 @@ import { QUEUES } from '../../src/workers/queues.ts';
 import { createRedis } from '../../src/workers/redis.ts';
 import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
 import { query } from '../support/database.ts';
+import { until } from '../support/until.ts';
 import { startFakeSlack, type FakeSlack, type SlackCall } from '../support/fake-slack.ts';
 import { startFakeTelegram, type FakeTelegram } from '../support/fake-telegram.ts';
 import {
@@ -78,15 +79,6 @@ afterAll(async () => {
 const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 let mailCount = 0;
 /** A ticket from an email reporter, as the mail channel hands it to intake. */

@@ -11,6 +11,7 @@ import { TelegramStore } from '../../src/persistence/telegram-store.ts';
 import { SecretBox } from '../../src/security/secret-box.ts';
 import { apiClient, seedOrganization, startTestApp, type TestApp } from '../support/app.ts';
 import { query } from '../support/database.ts';
+import { until } from '../support/until.ts';
 import { startFakeTelegram, type ApiCall, type FakeTelegram } from '../support/fake-telegram.ts';
 import { callbackUpdate, documentUpdate, person, photoUpdate, replyTo, textUpdate, voiceUpdate } from '../support/telegram-updates.ts';
 
@@ -47,15 +48,6 @@ afterAll(async () => {
 
 const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The ticket the chat message went to, once committed. */
 const ticketOf = (chatId: number, messageId: number) => until(async () => (await sql(

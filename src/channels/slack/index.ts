@@ -1,18 +1,12 @@
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from '../../config/index.ts';
-import type { IntakeEventInput } from '../../core/intake-event.ts';
-import { DeliveryError, type AttachmentStorage } from '../../core/ports.ts';
+import { DeliveryError } from '../../core/ports.ts';
 import { DomainError } from '../../core/errors.ts';
 import { SlackStore, type WorkspaceConfig } from '../../persistence/slack-store.ts';
 import { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
 import { every } from '../../workers/every.ts';
-import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { Lease } from '../../workers/lease.ts';
-import type { NotificationSenders } from '../../workers/notification-senders.ts';
 import { rethrowByPolicy, workerOptions } from '../../workers/retry-policy.ts';
 import { enqueueNotifications } from '../../workers/notify-producer.ts';
 import type { NotifyJobData } from '../../workers/queues.ts';
@@ -20,21 +14,12 @@ import { SlackInbound } from './inbound.ts';
 import { SlackOutbound, TicketBusy } from './outbound.ts';
 import { SLACK_INBOUND, SLACK_OUTBOUND, enqueueOutcome, enqueueSync, type SlackInboundJob, type SlackOutboundJob } from './queues.ts';
 import { SlackRefusal, slackClient } from './web-api.ts';
+import type { ChannelWorkerDeps } from '../channel-deps.ts';
 
-export interface SlackChannelDeps {
-  config: Config;
-  orm: MikroORM;
-  redis: Redis;
-  /** A connection of its own for the workers' blocking reads. */
-  workerConnection: Redis;
-  logger: Logger;
-  storage: AttachmentStorage;
-  secret: string;
-  senders: NotificationSenders;
+export interface SlackChannelDeps extends ChannelWorkerDeps {
   inboundQueue: Queue<SlackInboundJob>;
   outboundQueue: Queue<SlackOutboundJob>;
   notifyQueue: Queue<NotifyJobData>;
-  submit: (event: IntakeEventInput) => Promise<SubmitResult>;
 }
 
 export interface SlackChannel { stop(): Promise<void> }

@@ -1,38 +1,22 @@
 import type { Queue, Worker } from 'bullmq';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Telegram } from 'telegraf';
-import type { Config } from '../../config/index.ts';
-import type { IntakeEventInput } from '../../core/intake-event.ts';
-import type { AttachmentStorage } from '../../core/ports.ts';
 import { MailStore } from '../../persistence/mail-store.ts';
 import { ReporterActions } from '../../persistence/reporter-actions.ts';
 import { ReporterLinks } from '../../persistence/reporter-links.ts';
 import { TelegramStore, type BotConfig } from '../../persistence/telegram-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
-import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { every } from '../../workers/every.ts';
 import { Lease } from '../../workers/lease.ts';
-import type { NotificationSenders } from '../../workers/notification-senders.ts';
 import { ALLOWED_UPDATES, BotPoller } from './poller.ts';
 import { startUpdateWorker } from './runner.ts';
 import { TelegramSender } from './sender.ts';
 import type { TelegramJobData } from './updates-queue.ts';
+import type { ChannelWorkerDeps } from '../channel-deps.ts';
 
-export interface TelegramChannelDeps {
-  config: Config;
-  orm: MikroORM;
-  /** Commands (locks, leases, album parts). */
-  redis: Redis;
-  /** A connection of its own for the update worker's blocking reads. */
-  workerConnection: Redis;
-  logger: Logger;
-  storage: AttachmentStorage;
-  secret: string;
-  senders: NotificationSenders;
+export interface TelegramChannelDeps extends ChannelWorkerDeps {
   queue: Queue<TelegramJobData>;
-  submit: (event: IntakeEventInput) => Promise<SubmitResult>;
   refreshMs?: number;
   pollTimeoutSeconds?: number;
 }
