@@ -279,7 +279,8 @@ describe('the website form', () => {
       await frame.locator('select[name=kind]').selectOption({ label: 'Electrical' });
       await frame.locator('textarea[name=text]').fill('Licht im Flur flackert');
       await frame.locator('button[type=submit]').click();
-      await expect(frame.locator('main').textContent()).resolves.toMatch(/als #\d+ erfasst/);
+      // The frame navigates to the answer page: wait for it rather than read the form still showing.
+      await frame.locator('main', { hasText: /als #\d+ erfasst/ }).waitFor({ timeout: 15_000 });
       await page.screenshot({ path: path.join(ARTIFACTS, 'website-form-iframe-phone.png'), fullPage: true });
       await context.close();
     } finally {
