@@ -66,6 +66,7 @@ describe('the passport page', () => {
     await page.fill('input[name=email]', 'visitor@customer.test');
     await page.screenshot({ path: path.join(ARTIFACTS, 'report-phone.png'), fullPage: true });
     await page.click('button[type=submit]');
+    await page.waitForLoadState('load');
     const thanks = await page.locator('main').textContent();
     const number = Number(/#(\d+)/.exec(thanks ?? '')?.[1]);
     expect(thanks).toContain('зарегистрировано');
@@ -126,7 +127,7 @@ describe('the passport page', () => {
     await page.check('input[value=none]');
     await page.evaluate(() => { (document.querySelector('input[name=website]') as HTMLInputElement).value = 'http://spam.example'; });
     await page.click('button[type=submit]');
-    await expect(page.locator('main').textContent()).resolves.toMatch(/received|получено|eingegangen/);
+    await page.locator('main', { hasText: /received|получено|eingegangen/ }).waitFor({ timeout: 15_000 });
     await context.close();
     expect((await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n).toBe(before);
 
@@ -144,7 +145,7 @@ describe('I have the same problem', () => {
     await page.click(`a[href$="/same/${open!.number}"]`);
     await page.fill('input[name=email]', 'neighbour@customer.test');
     await page.click('button[type=submit]');
-    await expect(page.locator('main').textContent()).resolves.toContain(`You follow request #${open!.number}`);
+    await page.locator('main', { hasText: `You follow request #${open!.number}` }).waitFor({ timeout: 15_000 });
     await context.close();
     expect((await sql(`SELECT count(*)::int AS n FROM tickets`))[0]!.n).toBe(before);
     const followers = await sql(`SELECT i.address FROM ticket_followers f JOIN reporter_identities i ON i.reporter_id = f.reporter_id
@@ -175,7 +176,7 @@ describe('the customer portal', () => {
     await page.fill('textarea[name=text]', 'It also beeps now');
     await page.setInputFiles('input[name=files]', { name: 'beep.txt', mimeType: 'text/plain', buffer: Buffer.from('beep beep') });
     await page.click('form[action$="/comment"] button[type=submit]');
-    await expect(page.locator('main').textContent()).resolves.toContain('It also beeps now');
+    await page.locator('main', { hasText: 'It also beeps now' }).waitFor({ timeout: 15_000 });
     const [ticket] = await sql(`SELECT id FROM tickets WHERE organization_id = $1 AND number = $2`, [seed.org.id, mailed.number]);
     const [comment] = await sql(`SELECT m.channel, m.author_reporter_id, t.reporter_id, (SELECT count(*)::int FROM attachments a WHERE a.message_id = m.id) AS files
                                    FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.body = 'It also beeps now'`);
@@ -196,7 +197,7 @@ describe('the customer portal', () => {
     await page.check('input[name=rating][value="4"]');
     await page.fill('textarea[name=comment]', 'Quick, thanks');
     await page.click('form[action$="/rate"] button[type=submit]');
-    await expect(page.locator('main').textContent()).resolves.toContain('Your rating: 4 of 5');
+    await page.locator('main', { hasText: 'Your rating: 4 of 5' }).waitFor({ timeout: 15_000 });
     await page.click('form[action$="/close"] button[type=submit]');
     const [after] = await sql(`SELECT status, rating FROM tickets WHERE id = $1`, [ticket!.id]);
     expect(after).toMatchObject({ status: 'closed', rating: 4 });
