@@ -56,6 +56,8 @@ export interface MessageToMirror {
   visibility: 'public' | 'internal';
   authorName: string;
   byStaff: boolean;
+  /** The message that opened the ticket. */
+  opened: boolean;
   channel: string;
   files: Array<{ filename: string; contentType: string; storageKey: string; size: number }>;
 }
@@ -269,9 +271,10 @@ export class SlackStore {
   async unmirrored(ticketId: string, limit = 20): Promise<MessageToMirror[]> {
     const rows = await withSql(this.orm, (sql) => sql.rows<{
       id: string; body: string; visibility: 'public' | 'internal'; author_name: string | null; by_staff: boolean; channel: string;
-      files: MessageToMirror['files'] | null;
+      opened: boolean; files: MessageToMirror['files'] | null;
     }>(
       `SELECT m.id, m.body, m.visibility, m.channel, coalesce(u.name, nullif(r.name, ''), i.address) AS author_name, m.author_user_id IS NOT NULL AS by_staff,
+              m.id = (SELECT f.id FROM messages f WHERE f.ticket_id = m.ticket_id ORDER BY f.created_at, f.id LIMIT 1) AS opened,
               (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key, 'size', a.size) ORDER BY a.id)
                  FROM attachments a WHERE a.message_id = m.id) AS files
          FROM messages m
@@ -282,7 +285,7 @@ export class SlackStore {
           AND NOT (m.metadata ? 'slackThread')
         ORDER BY m.created_at, m.id LIMIT $2`,
       [ticketId, limit]));
-    return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, channel: r.channel, files: r.files ?? [] }));
+    return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, opened: r.opened, channel: r.channel, files: r.files ?? [] }));
   }
 
   recordPost(p: { messageId: string; organizationId: string; ticketId: string; channelId: string; ts: string; direction: 'in' | 'out' }): Promise<void> {

@@ -345,7 +345,10 @@ describe('buttons, commands, modal and shortcut', () => {
     const created = await until(async () => (await sql(`SELECT number, priority, channel FROM tickets WHERE subject = 'Projector in room 4'`))[0], 'the modal ticket');
     expect(created).toMatchObject({ priority: 'high', channel: 'slack' });
     await smtp.waitFor((m) => m.envelopeTo.includes('dora@customer.test'));
-    await parentOf(created.number);
+    const thread = await parentOf(created.number);
+    const first = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts);
+    expect(first.params.text).toContain(`agent ${seed.agent.email}* opened this ticket for the reporter`);
+    expect(first.params.text).toContain('No picture');
   });
 
   it('the Create ticket shortcut turns a Slack message (with its file) into a ticket of its author', async () => {

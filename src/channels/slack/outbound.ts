@@ -113,11 +113,14 @@ export class SlackOutbound {
     const mark = (field: string, value: string) => this.deps.redis.multi().hset(progress, field, value).pexpire(progress, 24 * 3600 * 1000).exec();
     let ts = done.text;
     if (!ts) {
+      const who = `*${escapeMrkdwn(m.authorName)}*`;
       const header = m.visibility === 'internal'
-        ? `:lock: *${escapeMrkdwn(m.authorName)}* left an internal note:`
-        : m.byStaff
-          ? `:outbox_tray: *${escapeMrkdwn(m.authorName)}* answered the reporter (${m.channel}):`
-          : `:speech_balloon: *${escapeMrkdwn(m.authorName)}* wrote:`;
+        ? `:lock: ${who} left an internal note:`
+        : m.opened && m.byStaff
+          ? `:memo: ${who} opened this ticket for the reporter (${m.channel}):`
+          : m.byStaff
+            ? `:outbox_tray: ${who} answered the reporter (${m.channel}):`
+            : `:speech_balloon: ${who} wrote:`;
       const body = m.body.trim() || (m.files.length > 0 ? '_(files only)_' : '_(empty)_');
       ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number)), unfurl_links: false }));
       await mark('text', ts);
