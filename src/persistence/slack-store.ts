@@ -256,8 +256,10 @@ export class SlackStore {
 
   saveThread(organizationId: string, ticketId: string, channelId: string, ts: string, renderedHash: string): Promise<void> {
     return withSql(this.orm, async (sql) => {
+      // A post that went through also ends the workspace's last error, if it had one.
       await sql.rows(
-        `INSERT INTO slack_threads (ticket_id, organization_id, channel_id, ts, rendered_hash) VALUES ($1, $2, $3, $4, $5)
+        `WITH fine AS (UPDATE slack_workspaces SET last_error = NULL WHERE organization_id = $2 AND last_error IS NOT NULL)
+         INSERT INTO slack_threads (ticket_id, organization_id, channel_id, ts, rendered_hash) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (ticket_id) DO UPDATE SET channel_id = excluded.channel_id, ts = excluded.ts, rendered_hash = excluded.rendered_hash,
                                                last_error = NULL, updated_at = now()`,
         [ticketId, organizationId, channelId, ts, renderedHash]);
