@@ -118,7 +118,9 @@ try {
   const threads = (await probe.query('SELECT channel_id, ts FROM slack_threads')).rows as Array<{ channel_id: string; ts: string }>;
   const bodies = Array.from({ length: total }, (_, i) => {
     const t = threads[i % threads.length]!;
-    return eventCallback(team, threadReply({ channel: t.channel_id, user: agents[i % agents.length]!, text: `Answer ${i}: please restart it`, threadTs: t.ts, team: team.teamId })).body;
+    const reply = threadReply({ channel: t.channel_id, user: agents[i % agents.length]!, text: `Answer ${i}: please restart it`, threadTs: t.ts, team: team.teamId });
+    slack!.userMessage(team.teamId, t.channel_id, reply.ts as string, String(reply.text));
+    return eventCallback(team, reply).body;
   });
 
   process.stderr.write('bare endpoint...\n');

@@ -143,8 +143,13 @@ export class SlackStore {
          FROM slack_workspaces w JOIN organizations o ON o.id = w.organization_id ORDER BY o.slug`));
   }
 
+  /** Disconnects the organization's workspace; its tickets' Slack messages are forgotten with it. */
   async remove(organizationId: string): Promise<boolean> {
-    const rows = await withSql(this.orm, (sql) => sql.rows('DELETE FROM slack_workspaces WHERE organization_id = $1 RETURNING id', [organizationId]));
+    const rows = await inTransaction(this.orm, async (sql) => {
+      await sql.rows('DELETE FROM slack_threads WHERE organization_id = $1', [organizationId]);
+      await sql.rows('DELETE FROM slack_posts WHERE organization_id = $1', [organizationId]);
+      return sql.rows('DELETE FROM slack_workspaces WHERE organization_id = $1 RETURNING id', [organizationId]);
+    });
     return rows.length > 0;
   }
 
@@ -198,24 +203,30 @@ export class SlackStore {
       [organizationId, since, after?.at ?? null, after?.id ?? null, limit]));
   }
 
-  /** Where the workspace's feed stands, less `marginMs`, as Postgres's text. */
-  feedStart(workspaceId: string, marginMs: number): Promise<string | null> {
-    return withSql(this.orm, async (sql) => (await sql.one<{ since: string }>(
-      `SELECT (sync_cursor - ($2::int * interval '1 millisecond'))::text AS since FROM slack_workspaces WHERE id = $1`, [workspaceId, marginMs]))?.since ?? null);
-  }
-
   /**
-   * Moves the feed's cursor up to `to`, but not past the start of a transaction still running (up to a minute
-   * old): a ticket it changes carries that start as its time, and must still be read once it commits.
+   * Where the workspace's feed reads from (the cursor less `marginMs`), and how far its cursor may move after
+   * this read: not past the start of a transaction running now (up to a minute old), since a ticket it changes
+   * carries that start as its time and must still be read once it commits. Taken before the read, so that a
+   * transaction committing during it cannot slip under the cursor. Postgres's text, exact to the microsecond.
    */
-  advanceCursor(workspaceId: string, to: string): Promise<void> {
+  feedWindow(workspaceId: string, marginMs: number): Promise<{ since: string; horizon: string } | null> {
     return withSql(this.orm, async (sql) => {
+      const row = await sql.one<{ since: string; now: string }>(
+        `SELECT (sync_cursor - ($2::int * interval '1 millisecond'))::text AS since, clock_timestamp()::text AS now FROM slack_workspaces WHERE id = $1`,
+        [workspaceId, marginMs]);
+      if (!row) return null;
       const oldest = await sql.one<{ at: string | null }>(
         `SELECT min(xact_start)::text AS at FROM pg_stat_activity
           WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
             AND xact_start IS NOT NULL AND xact_start > now() - interval '1 minute'`).catch(() => undefined);
-      await sql.rows('UPDATE slack_workspaces SET sync_cursor = greatest(sync_cursor, least($2::timestamptz, coalesce($3::timestamptz, $2::timestamptz))) WHERE id = $1',
-        [workspaceId, to, oldest?.at ?? null]);
+      return { since: row.since, horizon: oldest?.at ?? row.now };
+    });
+  }
+
+  /** Moves the feed's cursor forward to `to`, never back. */
+  advanceCursor(workspaceId: string, to: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('UPDATE slack_workspaces SET sync_cursor = greatest(sync_cursor, $2::timestamptz) WHERE id = $1', [workspaceId, to]);
     });
   }
 
@@ -267,10 +278,10 @@ export class SlackStore {
   }
 
   /**
-   * Messages of the ticket not yet in its thread, oldest first: every message except the replies that came
-   * from the thread itself (marked in their metadata when they were taken, before any post could happen).
+   * Messages of the ticket not yet in its thread, oldest first: every message except the replies taken from
+   * this workspace's threads (marked in their metadata when they were taken, before any post could happen).
    */
-  async unmirrored(ticketId: string, limit = 20): Promise<MessageToMirror[]> {
+  async unmirrored(ticketId: string, teamId: string, limit = 20): Promise<MessageToMirror[]> {
     const rows = await withSql(this.orm, (sql) => sql.rows<{
       id: string; body: string; visibility: 'public' | 'internal'; author_name: string | null; by_staff: boolean; channel: string;
       opened: boolean; files: MessageToMirror['files'] | null;
@@ -284,9 +295,9 @@ export class SlackStore {
          LEFT JOIN reporters r ON r.id = m.author_reporter_id
          LEFT JOIN LATERAL (SELECT address FROM reporter_identities WHERE reporter_id = r.id ORDER BY created_at LIMIT 1) i ON true
         WHERE m.ticket_id = $1 AND NOT EXISTS (SELECT 1 FROM slack_posts p WHERE p.message_id = m.id)
-          AND NOT (m.metadata ? 'slackThread')
+          AND (m.metadata->'slackThread'->>'team') IS DISTINCT FROM $3
         ORDER BY m.created_at, m.id LIMIT $2`,
-      [ticketId, limit]));
+      [ticketId, limit, teamId]));
     return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, opened: r.opened, channel: r.channel, files: r.files ?? [] }));
   }
 

@@ -103,6 +103,7 @@ async function parentOf(number: number): Promise<{ channel: string; ts: string }
 const send = (body: string, type = 'application/json', opts = {}) => postToSlackApp(app.baseUrl, team, body, type, opts);
 async function replyInThread(thread: { channel: string; ts: string }, user: string, text: string, files?: unknown[]) {
   const event = threadReply({ channel: thread.channel, user, text, threadTs: thread.ts, files, team: team.teamId });
+  slack.userMessage(team.teamId, thread.channel, event.ts as string, text);
   const cb = eventCallback(team, event);
   const res = await send(cb.body);
   expect(res.status).toBe(200);
@@ -137,6 +138,19 @@ describe('the triage channel', () => {
     const res = await api.post('/tickets', { subject: 'Broken monitor', description: 'Flickers', category: cat!.id });
     expect(res.status).toBe(201);
     expect((await parentOf(res.body.number)).channel).toBe(HARDWARE);
+  });
+
+  it("a ticket whose message was deleted in Slack gets a new one at its next change", async () => {
+    const t = await mailTicket('Deleted card', 'someone deleted it');
+    const thread = await parentOf(t.number);
+    slack.deleteMessage(team.teamId, thread.channel, thread.ts);
+    expect((await apiClient(app.baseUrl, seed.agent.key).patch(`/tickets/${t.number}`, { priority: 'high' })).status).toBe(200);
+    await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts);
+    const again = await until(async () => (await sql(`SELECT ts FROM slack_threads WHERE ticket_id = $1 AND ts <> $2`, [t.id, thread.ts]))[0], 'the new message');
+    expect(slack.calls.filter(parentPost(t.number)).length).toBe(2);
+    const repost = slack.calls.filter(parentPost(t.number))[1]!;
+    expect(repost.params.text).toContain('high');
+    expect(again.ts).not.toBe(thread.ts);
   });
 
   it('a 429 is honoured: the post waits as long as Retry-After says, then goes out once', async () => {
@@ -189,6 +203,17 @@ describe('the thread', () => {
     // The reply came from the thread: it is not posted back into it.
     await sleep(500);
     expect(slack.calls.some((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('reinstall the client'))).toBe(false);
+  });
+
+  it('a file Slack will not let the app download is named in the reply, not stored as a sign-in page', async () => {
+    const t = await mailTicket('Hidden file', 'x');
+    const thread = await parentOf(t.number);
+    const hidden = slack.addFile(Buffer.from('secret'), 'report.xlsx', 'application/vnd.ms-excel', { hidden: true });
+    const reply = await replyInThread(thread, AGENT, 'See the report', [hidden]);
+    const m = await messageFromSlack(reply.ts);
+    expect(m.body).toContain('See the report');
+    expect(m.body).toContain('"report.xlsx" could not be taken from Slack');
+    expect((await sql(`SELECT count(*)::int AS n FROM attachments WHERE message_id = $1`, [m.id]))[0]!.n).toBe(0);
   });
 
   it('a reply that cannot be delivered is marked in the thread with the reason', async () => {

@@ -10,7 +10,7 @@ import busboy from 'busboy';
  */
 
 export interface SlackCall { method: string; token: string | null; params: Record<string, any>; at: number }
-export interface SlackUser { id: string; name: string; email?: string; isBot?: boolean; teamId?: string; stranger?: boolean }
+export interface SlackUser { id: string; name: string; email?: string; isBot?: boolean; teamId?: string; stranger?: boolean; guest?: boolean }
 export type Failure = { status: 429; retryAfter: number } | { error: string } | { status: 500 };
 
 export interface FakeSlack {
@@ -18,14 +18,18 @@ export interface FakeSlack {
   url: string;
   base: string;
   calls: SlackCall[];
-  /** Messages posted, by channel and ts. */
+  /** Messages in the workspaces, by team, channel and ts: what the bot posted, and what people wrote. */
   messages: Map<string, { channel: string; ts: string; text: string; thread_ts?: string; blocks?: any[] }>;
+  /** A message a person wrote (as the test posts its event), so that reactions to it work as in Slack. */
+  userMessage(teamId: string, channel: string, ts: string, text: string): void;
   uploads: Array<{ fileId: string; filename: string; content: Buffer; channel?: string; threadTs?: string }>;
   responses: Array<{ path: string; body: any }>;
   addWorkspace(teamId: string, botUserId: string): string;
   addUser(u: SlackUser): void;
-  /** A file the bot can download at the returned url_private_download (with its token). */
-  addFile(content: Buffer, name: string, mimetype: string): { id: string; name: string; mimetype: string; size: number; url_private_download: string; url_private: string };
+  /** Deletes a message, as a person can in Slack. */
+  deleteMessage(teamId: string, channel: string, ts: string): void;
+  /** A file the bot can download at the returned url_private_download (with its token; `hidden`: never, as without files:read). */
+  addFile(content: Buffer, name: string, mimetype: string, opts?: { hidden?: boolean }): { id: string; name: string; mimetype: string; size: number; url_private_download: string; url_private: string };
   /** The next `times` calls of `method` (that `when` accepts) fail this way. */
   failNext(method: string, failure: Failure, times?: number, when?: (params: Record<string, any>) => boolean): void;
   waitForCall(match: (c: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
@@ -39,7 +43,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const responses: FakeSlack['responses'] = [];
   const tokens = new Map<string, { teamId: string; botUserId: string }>();
   const users = new Map<string, SlackUser>();
-  const files = new Map<string, { content: Buffer; mimetype: string; name: string }>();
+  const files = new Map<string, { content: Buffer; mimetype: string; name: string; hidden?: boolean }>();
   const pendingUploads = new Map<string, { filename: string; content?: Buffer }>();
   const failures = new Map<string, Array<{ failure: Failure; when?: (params: Record<string, any>) => boolean }>>();
   const reactions = new Set<string>();
@@ -50,25 +54,25 @@ export async function startFakeSlack(): Promise<FakeSlack> {
 
   const methods: Record<string, (p: Record<string, any>, auth: { teamId: string; botUserId: string }) => Record<string, unknown>> = {
     'auth.test': (_p, a) => ({ url: `https://${a.teamId.toLowerCase()}.slack.com/`, team: `Team ${a.teamId}`, user: 'helpdesk', team_id: a.teamId, user_id: a.botUserId, bot_id: `B${a.botUserId}`, is_enterprise_install: false }),
-    'chat.postMessage': (p) => {
+    'chat.postMessage': (p, a) => {
       if (!p.channel) return { error: 'channel_not_found' };
       if (!p.text && !p.blocks) return { error: 'no_text' };
       const ts = nextTs();
       const m = { channel: p.channel, ts, text: p.text ?? '', ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}), ...(p.blocks ? { blocks: p.blocks } : {}) };
-      messages.set(`${p.channel}/${ts}`, m);
+      messages.set(`${a.teamId}/${p.channel}/${ts}`, m);
       return { channel: p.channel, ts, message: { type: 'message', user: 'bot', text: m.text, ts, ...(p.thread_ts ? { thread_ts: p.thread_ts } : {}), ...(p.blocks ? { blocks: p.blocks } : {}) } };
     },
-    'chat.update': (p) => {
-      const m = messages.get(`${p.channel}/${p.ts}`);
+    'chat.update': (p, a) => {
+      const m = messages.get(`${a.teamId}/${p.channel}/${p.ts}`);
       if (!m) return { error: 'message_not_found' };
       m.text = p.text ?? m.text;
       if (p.blocks) m.blocks = p.blocks;
       return { channel: p.channel, ts: p.ts, text: m.text, message: { text: m.text } };
     },
     'chat.postEphemeral': () => ({ message_ts: nextTs() }),
-    'reactions.add': (p) => {
-      if (!messages.has(`${p.channel}/${p.timestamp}`) && !p.timestamp) return { error: 'message_not_found' };
-      const key = `${p.channel}/${p.timestamp}/${p.name}`;
+    'reactions.add': (p, a) => {
+      if (!p.timestamp || !messages.has(`${a.teamId}/${p.channel}/${p.timestamp}`)) return { error: 'message_not_found' };
+      const key = `${a.teamId}/${p.channel}/${p.timestamp}/${p.name}`;
       if (reactions.has(key)) return { error: 'already_reacted' };
       reactions.add(key);
       return {};
@@ -76,7 +80,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     'users.info': (p, a) => {
       const u = users.get(p.user);
       if (!u) return { error: 'user_not_found' };
-      return { user: { id: u.id, team_id: u.teamId ?? a.teamId, ...(u.stranger ? { is_stranger: true } : {}), name: u.name.toLowerCase().replace(/\s+/g, '.'), real_name: u.name, is_bot: Boolean(u.isBot), deleted: false,
+      return { user: { id: u.id, team_id: u.teamId ?? a.teamId, ...(u.stranger ? { is_stranger: true } : {}), is_restricted: Boolean(u.guest), is_ultra_restricted: false, name: u.name.toLowerCase().replace(/\s+/g, '.'), real_name: u.name, is_bot: Boolean(u.isBot), deleted: false,
         profile: { real_name: u.name, display_name: u.name.split(' ')[0], ...(u.email ? { email: u.email } : {}) } } };
     },
     'views.open': (p) => {
@@ -132,10 +136,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       res.writeHead(200, { 'content-type': 'text/plain' });
       return res.end(`OK - ${raw.length}`);
     }
+    if (url.pathname === '/login') {
+      // Where Slack sends a file download without a (valid) token: a sign-in page, answered 200.
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      return res.end('<!DOCTYPE html><html><body>Sign in to Slack</body></html>');
+    }
     if (url.pathname.startsWith('/files-pri/')) {
       const id = url.pathname.split('/')[2]!;
       const f = files.get(id);
-      if (!bearer || !tokens.has(bearer)) {
+      if (!bearer || !tokens.has(bearer) || f?.hidden) {
         res.writeHead(302, { location: `${base}/login` });
         return res.end();
       }
@@ -199,9 +208,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     addUser(u) {
       users.set(u.id, u);
     },
-    addFile(content, name, mimetype) {
+    userMessage(teamId, channel, ts, text) {
+      messages.set(`${teamId}/${channel}/${ts}`, { channel, ts, text });
+    },
+    deleteMessage(teamId, channel, ts) {
+      messages.delete(`${teamId}/${channel}/${ts}`);
+    },
+    addFile(content, name, mimetype, opts = {}) {
       const id = `F${++seq}`;
-      files.set(id, { content, mimetype, name });
+      files.set(id, { content, mimetype, name, hidden: opts.hidden });
       const link = `${base}/files-pri/${id}/${encodeURIComponent(name)}`;
       return { id, name, mimetype, size: content.length, url_private_download: link, url_private: link };
     },

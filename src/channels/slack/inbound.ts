@@ -293,6 +293,12 @@ export class SlackInbound {
       }
       const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow' });
       if (!res.ok || !res.body) throw new Error(`downloading "${name}" from Slack failed: HTTP ${res.status}`);
+      // Slack answers a download it does not allow with its sign-in page (200, HTML), not an error.
+      if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/html/i.test(f.mimetype ?? '')) {
+        await res.body.cancel();
+        notes.push(`[The file "${name}" could not be taken from Slack: the app may not read files (it needs the files:read scope).]`);
+        continue;
+      }
       stored.push(await this.deps.storage.put(Readable.fromWeb(res.body as never), { filename: name, declaredType: f.mimetype, maxBytes: limit }));
     }
     return { files: stored, notes };

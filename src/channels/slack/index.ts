@@ -44,7 +44,7 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
     } catch (err) {
       if (err instanceof ConfigProblem) throw err;
       log.error({ err: String((err as Error).message ?? err) }, 'could not connect the Slack workspace of the environment; trying again in 30 s');
-      envRetry = setTimeout(() => void defineFromEnvironment().catch(() => undefined), 30_000);
+      envRetry = setTimeout(() => void defineFromEnvironment().catch((e) => log.error({ err: String((e as Error).message ?? e) }, 'the Slack workspace of the environment cannot be connected; fix the SLACK_* variables')), 30_000);
       envRetry.unref();
     }
   };
@@ -120,8 +120,9 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
     held = held ? await lease.renew() : await lease.acquire();
     if (!held) return;
     for (const ws of await store.enabled()) {
-      const since = await store.feedStart(ws.id, FEED_MARGIN_MS);
-      if (!since) continue;
+      const window = await store.feedWindow(ws.id, FEED_MARGIN_MS);
+      if (!window) continue;
+      const { since, horizon } = window;
       let after: { at: string; id: string } | null = null;
       for (;;) {
         const page = await store.changedTickets(ws.organizationId, since, after);
@@ -131,7 +132,8 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
         after = page.at(-1) ?? after;
         if (page.length < 500) break;
       }
-      if (after) await store.advanceCursor(ws.id, after.at);
+      // Everything up to the horizon has been read (all pages were): the next read starts there.
+      await store.advanceCursor(ws.id, horizon);
     }
     if (seen.size > 50_000) seen.clear();
   };

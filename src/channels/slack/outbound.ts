@@ -28,6 +28,7 @@ export class TicketBusy extends Error {
 interface HeldLock { lost: boolean }
 
 const LOCK_MS = 30_000;
+const MAX_HOLD_MS = 10 * 60_000;
 
 /**
  * Keeps Slack in step with tickets: the ticket's message (posted once, then updated in place when what it
@@ -62,47 +63,67 @@ export class SlackOutbound {
     // Most changes (a reply taken from the thread, a change Slack already shows) leave nothing to post: seen
     // without the lock. Anything else is read again under it, so that what is posted is never older than
     // what another job posted.
-    const glance = await this.read(organizationId, ticketId);
+    const glance = await this.read(ws, ticketId);
     if (!glance) return 'no ticket';
     if (glance.upToDate) return 'up to date';
     return this.inTicket(ws, ticketId, async (client, lock) => {
-      const now = await this.read(organizationId, ticketId);
+      const now = await this.read(ws, ticketId);
       if (!now) return 'no ticket';
       const { card, rendered } = now;
       let channel = card.thread?.channelId ?? (await this.deps.store.channelFor(ws, card));
       let ts = card.thread?.ts;
-      const postCard = async () => {
-        channel = await this.deps.store.channelFor(ws, card);
-        ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
-        await this.deps.store.saveThread(organizationId, ticketId, channel, ts, rendered.hash);
+      let hash = card.thread?.renderedHash;
+      // A card posted by an earlier try that died before recording it is not posted twice.
+      const posted = `${this.deps.config.queuePrefix}:slack:card:${ticketId}`;
+      const postCard = async (again: boolean) => {
+        const earlier = again ? null : await this.deps.redis.get(posted);
+        if (earlier) {
+          [channel, ts, hash] = JSON.parse(earlier) as [string, string, string];
+        } else {
+          channel = await this.deps.store.channelFor(ws, card);
+          ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
+          hash = rendered.hash;
+          await this.deps.redis.set(posted, JSON.stringify([channel, ts, hash]), 'PX', 24 * 3600 * 1000);
+        }
+        await this.deps.store.saveThread(organizationId, ticketId, channel, ts!, hash!);
+        await this.deps.redis.del(posted);
       };
-      if (!ts) {
-        await postCard();
-      } else if (card.thread!.renderedHash !== rendered.hash) {
+      // The ticket's message was deleted, or its channel is gone (another workspace now, archived): it is
+      // posted anew where the ticket belongs, and the thread starts over there.
+      const gone = (err: unknown) => err instanceof SlackRefusal && ['message_not_found', 'channel_not_found', 'is_archived'].includes(err.slackError);
+      if (!ts) await postCard(false);
+      if (hash !== rendered.hash) {
         try {
           await this.call(ws, channel, lock, () => client.chat.update({ channel, ts: ts!, text: rendered.text, blocks: rendered.blocks as never }));
-          await this.deps.store.saveThread(organizationId, ticketId, channel, ts, rendered.hash);
+          await this.deps.store.saveThread(organizationId, ticketId, channel, ts!, rendered.hash);
         } catch (err) {
-          // The ticket's message was deleted, or its channel is gone (another workspace now): posted anew, and
-          // the thread starts over there.
-          if (!(err instanceof SlackRefusal && ['message_not_found', 'channel_not_found'].includes(err.slackError))) throw err;
-          await postCard();
+          if (!gone(err)) throw err;
+          await postCard(true);
         }
       }
       for (;;) {
-        const batch = await this.deps.store.unmirrored(ticketId);
-        for (const m of batch) await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
+        const batch = await this.deps.store.unmirrored(ticketId, ws.teamId);
+        for (const m of batch) {
+          try {
+            await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
+          } catch (err) {
+            if (!gone(err)) throw err;
+            await postCard(true);
+            await this.deps.redis.del(`${this.deps.config.queuePrefix}:slack:sent:${m.id}`);
+            await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
+          }
+        }
         if (batch.length < 20) break;
       }
       return 'synced';
     });
   }
 
-  private async read(organizationId: string, ticketId: string) {
-    const card = await this.deps.store.card(organizationId, ticketId);
+  private async read(ws: WorkspaceConfig, ticketId: string) {
+    const card = await this.deps.store.card(ws.organizationId, ticketId);
     if (!card) return null;
     const rendered = renderCard(card, this.ticketLink(card.number));
-    const pending = await this.deps.store.unmirrored(ticketId, 1);
+    const pending = await this.deps.store.unmirrored(ticketId, ws.teamId, 1);
     return { card, rendered, upToDate: card.thread !== null && card.thread.renderedHash === rendered.hash && pending.length === 0 };
   }
 
@@ -182,7 +203,14 @@ export class SlackOutbound {
     const lease = new Lease(this.deps.redis, `${this.deps.config.queuePrefix}:slack:ticket:${ticketId}`, LOCK_MS);
     if (!(await lease.acquire())) throw new TicketBusy();
     const lock: HeldLock = { lost: false };
+    const since = Date.now();
+    // Held as long as the work goes on, up to a limit: a job stuck on something (a storage read that never
+    // ends) gives the ticket back to the others instead of holding it forever.
     const renewal = setInterval(() => {
+      if (Date.now() - since > MAX_HOLD_MS) {
+        lock.lost = true;
+        return;
+      }
       void lease.renew().then((held) => { if (!held) lock.lost = true; }, () => undefined);
     }, LOCK_MS / 3);
     try {

@@ -72,7 +72,8 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     authorize: async () => ({ botToken: ws.botToken, botUserId: ws.botUserId, teamId: ws.teamId }),
     receiver,
     logger,
-    clientOptions: { slackApiUrl: deps.config.slack.apiUrl },
+    // views.open must happen within Slack's three seconds: no retries that would outlast them.
+    clientOptions: { slackApiUrl: deps.config.slack.apiUrl, retryConfig: { retries: 0 } },
   });
   // Slack's legacy verification token rides along in payloads; it has no business in Redis.
   const enqueue = (kind: SlackInboundJob['kind'], { token: _legacy, ...payload }: SlackPayload, key: string) =>
@@ -162,7 +163,9 @@ function teamHint(raw: Buffer, contentType: string): string | undefined {
           return payload ? JSON.parse(payload) : Object.fromEntries(form);
         })()
       : JSON.parse(text);
-    return body.team_id ?? body.team?.id ?? undefined;
+    // In a channel shared with another organization the event's team_id is the channel's owner; the
+    // workspace the event was delivered for is the one authorized.
+    return body.authorizations?.[0]?.team_id ?? body.team_id ?? body.team?.id ?? undefined;
   } catch {
     return undefined;
   }
