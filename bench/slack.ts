@@ -22,6 +22,7 @@ import { seedOrganization, startTestApp, type TestApp } from '../tests/support/a
 import { createTestDatabase, type TestDatabase } from '../tests/support/database.ts';
 import { startFakeSlack, type FakeSlack } from '../tests/support/fake-slack.ts';
 import { eventCallback, sign, threadReply, type Team } from '../tests/support/slack-payloads.ts';
+import { httpLoad } from './http-load.ts';
 
 const { values: opts } = parseArgs({ options: {
   replies: { type: 'string', default: '1000' }, tickets: { type: 'string', default: '50' }, concurrency: { type: 'string', default: '32' },
@@ -32,35 +33,12 @@ const concurrency = Math.max(1, Number(opts.concurrency) || 32);
 if (process.env.BENCH_PG_URL) process.env.TEST_PG_URL = process.env.BENCH_PG_URL;
 
 const team: Team = { teamId: 'T0BENCH', secret: '00112233445566778899aabbccddeeff' };
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-
-function post(url: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timestamp = Math.floor(Date.now() / 1000);
-    const data = Buffer.from(body);
-    const req = http.request(url, { method: 'POST', agent, headers: {
-      'content-type': 'application/json', 'content-length': data.length,
-      'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': sign(team.secret, timestamp, body),
-    } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-async function drive(url: string, bodies: string[]): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < bodies.length) {
-      const status = await post(url, bodies[next++]!);
-      if (status !== 200) throw new Error(`the Request URL answered ${status}`);
-    }
-  }));
-  return performance.now() - started;
-}
+const load = httpLoad(concurrency);
+/** Signed as Slack signs, at the moment it is sent. */
+const drive = (url: string, bodies: string[]) => load.drive(bodies, (body) => {
+  const timestamp = Math.floor(Date.now() / 1000);
+  return load.post(url, body, { 'content-type': 'application/json', 'x-slack-request-timestamp': String(timestamp), 'x-slack-signature': sign(team.secret, timestamp, body) });
+});
 
 async function bare(db: TestDatabase, bodies: string[]): Promise<number> {
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
@@ -151,5 +129,5 @@ try {
   await app?.stop().catch(() => undefined);
   await slack?.close().catch(() => undefined);
   await db?.drop().catch(() => undefined);
-  agent.destroy();
+  load.close();
 }

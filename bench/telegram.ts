@@ -17,36 +17,16 @@ import { seedOrganization, startTestApp, type TestApp } from '../tests/support/a
 import { createTestDatabase, type TestDatabase } from '../tests/support/database.ts';
 import { startFakeTelegram, type FakeTelegram } from '../tests/support/fake-telegram.ts';
 import { person, textUpdate } from '../tests/support/telegram-updates.ts';
+import { httpLoad } from './http-load.ts';
 
 const { values: opts } = parseArgs({ options: { updates: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '32' } }, strict: true });
 const total = Math.max(1, Number(opts.updates) || 1000);
 const concurrency = Math.max(1, Number(opts.concurrency) || 32);
 if (process.env.BENCH_PG_URL) process.env.TEST_PG_URL = process.env.BENCH_PG_URL;
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-function post(url: string, secret: string, body: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const data = Buffer.from(JSON.stringify(body));
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': data.length, 'x-telegram-bot-api-secret-token': secret } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-async function drive(url: string, secret: string, updates: unknown[]): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < updates.length) {
-      const status = await post(url, secret, updates[next++]);
-      if (status !== 200) throw new Error(`webhook answered ${status}`);
-    }
-  }));
-  return performance.now() - started;
-}
+const load = httpLoad(concurrency);
+const drive = (url: string, secret: string, updates: unknown[]) =>
+  load.drive(updates, (u) => load.post(url, JSON.stringify(u), { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret }));
 
 async function bare(db: TestDatabase, updates: unknown[]): Promise<number> {
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
@@ -116,5 +96,5 @@ try {
   await app?.stop().catch(() => undefined);
   await tg?.close().catch(() => undefined);
   await db?.drop().catch(() => undefined);
-  agent.destroy();
+  load.close();
 }
