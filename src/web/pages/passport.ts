@@ -205,22 +205,28 @@ export function passportRoutes(deps: PassportDeps): Router {
     const n = Number(raw);
     return p.open.some((o) => o.number === n) ? n : null;
   };
-  router.get('/o/:token/same/:number', async (ctx) => {
+  /** The passport and the open request a "same problem" page is about; null once the answer is given. */
+  const loadSame = async (ctx: Context) => {
     const locale = pageLocale(ctx);
     const p = await load(ctx, locale);
-    if (!p) return;
+    if (!p) return null;
     pageHeaders(ctx);
     const number = openNumber(p, ctx.params.number);
-    if (number === null) return notOpen(ctx, locale);
-    ctx.body = sameForm(ctx, locale, p, number).value;
+    if (number === null) {
+      notOpen(ctx, locale);
+      return null;
+    }
+    return { locale, p, number };
+  };
+  router.get('/o/:token/same/:number', async (ctx) => {
+    const same = await loadSame(ctx);
+    if (!same) return;
+    ctx.body = sameForm(ctx, same.locale, same.p, same.number).value;
   });
   router.post('/o/:token/same/:number', async (ctx) => {
-    const locale = pageLocale(ctx);
-    const p = await load(ctx, locale);
-    if (!p) return;
-    pageHeaders(ctx);
-    const number = openNumber(p, ctx.params.number);
-    if (number === null) return notOpen(ctx, locale);
+    const same = await loadSame(ctx);
+    if (!same) return;
+    const { locale, p, number } = same;
     const form = await formFields(ctx);
     if (!csrfValid(ctx, signer, form.csrf)) {
       ctx.status = 403;
