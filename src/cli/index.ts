@@ -248,7 +248,7 @@ const secretContext = {
 };
 addMailCommands(program, secretContext);
 addTelegramCommands(program, { ...secretContext, apiRoot: () => env().telegram.apiRoot });
-addSlackCommands(program, { ...secretContext, apiUrl: () => env().slack.apiUrl, publicUrl: () => env().publicUrl, noteMarkers: () => env().slack.noteMarkers });
+addSlackCommands(program, { ...secretContext, apiUrl: () => env().slack.apiUrl, publicUrl: () => env().publicUrl, noteMarkers: () => env().slack.noteMarkers, language: () => env().slack.language });
 
 try {
   await program.parseAsync(process.argv);

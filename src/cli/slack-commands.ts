@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { DomainError } from '../core/errors.ts';
+import { LOCALES, type Locale } from '../core/vocabulary.ts';
 import { connectWorkspace } from '../channels/slack/index.ts';
 import { slackClient } from '../channels/slack/web-api.ts';
 import { Directory } from '../persistence/directory.ts';
@@ -12,7 +13,7 @@ import type { CliContext } from './mail-commands.ts';
 const CHANNEL_ID = /^[CG][A-Z0-9]{2,}$/;
 
 /** `slack …`: connecting an organization's Slack workspace, routing tickets to channels, checking it, removing it. */
-export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: () => string; publicUrl: () => string; noteMarkers: () => readonly string[] }): void {
+export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: () => string; publicUrl: () => string; noteMarkers: () => readonly string[]; language: () => Locale }): void {
   const slack = program.command('slack').description("an organization's Slack workspace (agents answer tickets in threads)");
   slack.command('add')
     .requiredOption('--org <org>', 'organization id or slug')
@@ -20,19 +21,24 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
     .requiredOption('--signing-secret <secret>', "the app's Signing Secret (Basic Information)")
     .requiredOption('--channel <id>', 'the triage channel id (C0123ABCD); invite the app to it')
     .option('--note-markers <list>', 'comma-separated prefixes that make a thread reply an internal note')
+    .option('--language <code>', `what the app says to agents in: ${LOCALES.join(', ')} (default: SLACK_LANGUAGE, else en)`)
     .option('--replace', 'replace the workspace the organization has')
-    .action(async (opts: { org: string; token: string; signingSecret: string; channel: string; noteMarkers?: string; replace?: boolean }) => {
+    .action(async (opts: { org: string; token: string; signingSecret: string; channel: string; noteMarkers?: string; language?: string; replace?: boolean }) => {
       if (!/^xox[a-z]-/.test(opts.token)) throw new InvalidArgumentError('--token does not look like a bot token (xoxb-...).');
       if (!/^[0-9a-f]{16,64}$/i.test(opts.signingSecret)) throw new InvalidArgumentError('--signing-secret is the hex string under Basic Information → App Credentials.');
       if (!CHANNEL_ID.test(opts.channel)) throw new InvalidArgumentError('--channel takes the channel id (like C0123ABCD: open the channel details in Slack), not its name.');
+      if (opts.language !== undefined && !(LOCALES as readonly string[]).includes(opts.language)) {
+        throw new InvalidArgumentError(`--language is one of ${LOCALES.join(', ')}.`);
+      }
+      const language = (opts.language as Locale | undefined) ?? cli.language();
       const markers = opts.noteMarkers ? opts.noteMarkers.split(',').map((m) => m.trim()).filter(Boolean) : [...cli.noteMarkers()];
       await cli.withDatabase(async (orm, secret) => {
         const org = await new Directory(orm).organization(opts.org);
         const ws = await connectWorkspace(new SlackStore(orm, new SecretBox(secret)), cli.apiUrl(), {
-          organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers,
+          organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers, language,
         }, { replace: opts.replace });
         cli.print({
-          organization: org.slug, team: `${ws.teamName} (${ws.teamId})`, triageChannel: ws.triageChannel, noteMarkers: ws.noteMarkers,
+          organization: org.slug, team: `${ws.teamName} (${ws.teamId})`, triageChannel: ws.triageChannel, noteMarkers: ws.noteMarkers, language: ws.language,
           requestUrl: `${cli.publicUrl()}/slack/events`,
           note: 'set the Request URL above for Event Subscriptions (message.channels, message.groups), Interactivity and the /ticket command',
         });

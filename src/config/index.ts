@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { LOCALES, type Locale } from '../core/vocabulary.ts';
 
 /**
  * Every environment variable the application reads, parsed once at start.
@@ -95,6 +96,8 @@ const envSchema = z.object({
   SLACK_TRIAGE_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel id like C0123ABCD (not its name)').optional(),
   /** Thread replies that start with one of these (comma-separated) are internal notes. */
   SLACK_NOTE_MARKERS: z.string().default('note:,//'),
+  /** The language the Slack app speaks to agents in (en, ru, de), for workspaces added without --language. */
+  SLACK_LANGUAGE: z.enum(LOCALES).default('en'),
   /** Least time between two posts into one Slack channel (Slack allows about one message a second). */
   SLACK_CHANNEL_INTERVAL_MS: intFrom(0).default(1000),
   /** Slack jobs (events, posts) one worker process handles at once. */
@@ -148,6 +151,7 @@ export interface Config {
     readonly organization: string | undefined;
     readonly triageChannel: string | undefined;
     readonly noteMarkers: readonly string[];
+    readonly language: Locale;
     readonly channelIntervalMs: number;
     readonly concurrency: number;
     readonly syncPollMs: number;
@@ -227,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       organization: e.SLACK_ORGANIZATION,
       triageChannel: e.SLACK_TRIAGE_CHANNEL,
       noteMarkers: Object.freeze(e.SLACK_NOTE_MARKERS.split(',').map((m) => m.trim()).filter((m) => m.length > 0)),
+      language: e.SLACK_LANGUAGE,
       channelIntervalMs: e.SLACK_CHANNEL_INTERVAL_MS,
       concurrency: e.SLACK_CONCURRENCY,
       syncPollMs: e.SLACK_SYNC_POLL_MS,

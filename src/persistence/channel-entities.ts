@@ -200,7 +200,7 @@ export const WebFormSchema = new EntitySchema<WebForm>({
  */
 export interface SlackWorkspace {
   id: string; organization: string; teamId: string; teamName: string; botUserId: string; botToken: string;
-  signingSecret: string; triageChannel: string; noteMarkers: string[]; syncCursor: Date; enabled: boolean;
+  signingSecret: string; triageChannel: string; noteMarkers: string[]; language: string; syncCursor: Date; enabled: boolean;
   lastError: string | null; createdAt: Date;
 }
 export const SlackWorkspaceSchema = new EntitySchema<SlackWorkspace>({
@@ -217,6 +217,8 @@ export const SlackWorkspaceSchema = new EntitySchema<SlackWorkspace>({
     signingSecret: { type: 'text' },
     triageChannel: { type: 'string', length: 32 },
     noteMarkers: { type: 'json', columnType: 'jsonb' },
+    // What the app says to agents in (en, ru, de): one language for the workspace's shared channels.
+    language: { type: 'string', length: 5, default: 'en' },
     // Tickets changed after this moment (less a margin for transactions still committing) are synced.
     syncCursor: { type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' },
     enabled: { type: 'boolean', default: true },

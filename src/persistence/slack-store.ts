@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../core/errors.ts';
+import { LOCALES, type Locale } from '../core/vocabulary.ts';
 import type { SecretBox } from '../security/secret-box.ts';
 import { PG, inTransaction, iso, isoOrNull, pgCode, withSql } from './sql.ts';
 
@@ -15,10 +16,11 @@ export interface WorkspaceConfig {
   signingSecret: string;
   triageChannel: string;
   noteMarkers: string[];
+  language: Locale;
 }
 
 export interface WorkspaceStatus {
-  organization_slug: string; team_id: string; team_name: string; triage_channel: string; note_markers: string[];
+  organization_slug: string; team_id: string; team_name: string; triage_channel: string; note_markers: string[]; language: string;
   enabled: boolean; last_error: string | null; routes: Array<{ category: string | null; service: string | null; channel: string }>;
 }
 
@@ -62,11 +64,11 @@ export interface MessageToMirror {
   files: Array<{ filename: string; contentType: string; storageKey: string; size: number }>;
 }
 
-const WORKSPACE_COLUMNS = 'id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers';
+const WORKSPACE_COLUMNS = 'id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers, language';
 
 interface WorkspaceRow {
   id: string; organization_id: string; team_id: string; team_name: string; bot_user_id: string; bot_token: string;
-  signing_secret: string; triage_channel: string; note_markers: string[];
+  signing_secret: string; triage_channel: string; note_markers: string[]; language: string;
 }
 
 /** Slack workspaces of organizations, the ticket feed they read, and which Slack message is which ticket message. */
@@ -99,14 +101,14 @@ export class SlackStore {
           await sql.rows(`DELETE FROM slack_posts WHERE organization_id = $1 AND EXISTS (SELECT 1 FROM slack_workspaces WHERE organization_id = $1 AND team_id <> $2)`, [w.organizationId, w.teamId]);
         }
         return sql.one<{ id: string }>(
-        `INSERT INTO slack_workspaces (id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+        `INSERT INTO slack_workspaces (id, organization_id, team_id, team_name, bot_user_id, bot_token, signing_secret, triage_channel, note_markers, language)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
          ${opts.replace ? `ON CONFLICT (organization_id) DO UPDATE SET team_id = excluded.team_id, team_name = excluded.team_name,
                              bot_user_id = excluded.bot_user_id, bot_token = excluded.bot_token, signing_secret = excluded.signing_secret,
-                             triage_channel = excluded.triage_channel, note_markers = excluded.note_markers, enabled = true, last_error = NULL` : ''}
+                             triage_channel = excluded.triage_channel, note_markers = excluded.note_markers, language = excluded.language, enabled = true, last_error = NULL` : ''}
          RETURNING id`,
         [uuidv7(), w.organizationId, w.teamId, w.teamName, w.botUserId, this.box.seal(w.botToken), this.box.seal(w.signingSecret),
-          w.triageChannel, JSON.stringify(w.noteMarkers)]);
+          w.triageChannel, JSON.stringify(w.noteMarkers), w.language]);
       });
       return { ...w, id: saved!.id };
     } catch (err) {
@@ -128,15 +130,19 @@ export class SlackStore {
     return row ? this.open(row) : null;
   }
 
-  async byOrganization(organizationId: string): Promise<WorkspaceConfig | null> {
-    if (this.cacheMs > 0) return this.cached((w) => w.organizationId === organizationId, 1000);
+  /**
+   * `known`: the caller knows the organization has a workspace (the feed found it), so a miss is one connected a
+   * moment ago and is read again at once.
+   */
+  async byOrganization(organizationId: string, opts: { known?: boolean } = {}): Promise<WorkspaceConfig | null> {
+    if (this.cacheMs > 0) return this.cached((w) => w.organizationId === organizationId, opts.known ? 0 : 1000);
     const row = await withSql(this.orm, (sql) => sql.one<WorkspaceRow>(`SELECT ${WORKSPACE_COLUMNS} FROM slack_workspaces WHERE organization_id = $1 AND enabled`, [organizationId]));
     return row ? this.open(row) : null;
   }
 
   list(): Promise<WorkspaceStatus[]> {
     return withSql(this.orm, (sql) => sql.rows<WorkspaceStatus>(
-      `SELECT o.slug AS organization_slug, w.team_id, w.team_name, w.triage_channel, w.note_markers, w.enabled, w.last_error,
+      `SELECT o.slug AS organization_slug, w.team_id, w.team_name, w.triage_channel, w.note_markers, w.language, w.enabled, w.last_error,
               coalesce((SELECT json_agg(json_build_object('category', c.name, 'service', s.name, 'channel', r.channel_id) ORDER BY r.created_at)
                           FROM slack_routes r LEFT JOIN categories c ON c.id = r.category_id LEFT JOIN services s ON s.id = r.service_id
                          WHERE r.organization_id = w.organization_id), '[]') AS routes
@@ -351,7 +357,7 @@ export class SlackStore {
     return {
       id: r.id, organizationId: r.organization_id, teamId: r.team_id, teamName: r.team_name, botUserId: r.bot_user_id,
       botToken: this.box.open(r.bot_token), signingSecret: this.box.open(r.signing_secret), triageChannel: r.triage_channel,
-      noteMarkers: r.note_markers,
+      noteMarkers: r.note_markers, language: asLocale(r.language),
     };
   }
 }
@@ -367,4 +373,8 @@ function toCard(r: Record<string, unknown>): TicketCard {
     createdAt: iso(r.created_at),
     thread: r.thread_ts ? { channelId: String(r.thread_channel), ts: String(r.thread_ts), renderedHash: String(r.thread_hash) } : null,
   };
+}
+
+function asLocale(value: string): Locale {
+  return (LOCALES as readonly string[]).includes(value) ? (value as Locale) : 'en';
 }

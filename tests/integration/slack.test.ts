@@ -149,7 +149,7 @@ describe('the triage channel', () => {
     const again = await until(async () => (await sql(`SELECT ts FROM slack_threads WHERE ticket_id = $1 AND ts <> $2`, [t.id, thread.ts]))[0], 'the new message');
     expect(slack.calls.filter(parentPost(t.number)).length).toBe(2);
     const repost = slack.calls.filter(parentPost(t.number))[1]!;
-    expect(repost.params.text).toContain('high');
+    expect(repost.params.text).toContain('High');
     expect(again.ts).not.toBe(thread.ts);
   });
 
@@ -325,7 +325,7 @@ describe('buttons, commands, modal and shortcut', () => {
     const thread = await parentOf(t.number);
     await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_priority', number: t.number, selected: 'urgent', responseUrl: `${slack.base}/response/p` }), FORM);
     await until(async () => (await sql(`SELECT 1 FROM tickets WHERE id = $1 AND priority = 'urgent'`, [t.id]))[0], 'urgent');
-    await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts && String(c.params.text).includes('urgent'));
+    await slack.waitForCall((c) => c.method === 'chat.update' && c.params.ts === thread.ts && String(c.params.text).includes('Urgent'));
     await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_resolve', number: t.number, responseUrl: `${slack.base}/response/r` }), FORM);
     await until(async () => (await sql(`SELECT 1 FROM tickets WHERE id = $1 AND status = 'resolved'`, [t.id]))[0], 'resolved');
     // The reporter is told by mail; the change came from Slack.
@@ -433,6 +433,33 @@ describe('two organizations', () => {
     expect(answer.params.text).toContain('does not exist');
     await sleep(500);
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'cross-tenant reply'`))[0]!.n).toBe(0);
+  });
+});
+
+describe('language', () => {
+  it("a workspace added in Russian gets its tickets' messages, threads and answers in Russian", async () => {
+    const ru = await seedOrganization(app, 'Русская Org');
+    const ruTeam: Team = { teamId: 'T0RUSSIAN', secret: '9a8b7c6d5e4f30211203f4e5d6c7b8a9' };
+    await connectWorkspace(new SlackStore(app.rt.orm, new SecretBox(app.rt.secret)), slack.url, {
+      organizationId: ru.org.id, botToken: slack.addWorkspace(ruTeam.teamId, 'U0RUBOT'), signingSecret: ruTeam.secret, triageChannel: 'C0RUSSIAN',
+      noteMarkers: ['заметка:'], language: 'ru',
+    });
+    const created = await apiClient(app.baseUrl, ru.agent.key).post('/tickets', { subject: 'Не печатает принтер', description: 'Замятие бумаги' });
+    expect([201, 202]).toContain(created.status);
+    const card = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && !c.params.thread_ts);
+    const blocks = JSON.stringify(card.params.blocks);
+    for (const word of ['Не печатает принтер', 'Заявитель', 'Статус', 'Приоритет', 'Взять', 'Решено', 'Закрыть', 'Обычный']) expect(blocks).toContain(word);
+    expect(blocks).not.toMatch(/Reporter|Take|Resolve/);
+    const thread = await until(async () => (await sql<{ ts: string }>(`SELECT s.ts FROM slack_threads s WHERE s.organization_id = $1`, [ru.org.id]))[0], 'the thread');
+    const first = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && c.params.thread_ts === thread.ts);
+    expect(String(first.params.text)).toContain('открыл(а) это обращение за заявителя');
+    // A stranger in that workspace is told in Russian why nothing happened.
+    slack.addUser({ id: 'U0RUSTRANGER', name: 'Пётр', email: 'petr@elsewhere.test', teamId: ruTeam.teamId });
+    // The web process reads the list of workspaces again at most once a second, so a workspace connected just
+    // after it did may see its first request refused with 401; Slack retries, and so does this test.
+    await until(async () => (await postToSlackApp(app.baseUrl, ruTeam, slashCommand(ruTeam, { user: 'U0RUSTRANGER', channel: 'C0RUSSIAN', text: '1001', responseUrl: `${slack.base}/response/ru` }), FORM)).status === 200, 'the command taken');
+    const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/ru');
+    expect(answer.params.text).toContain('не принадлежит сотруднику');
   });
 });
 

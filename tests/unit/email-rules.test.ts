@@ -122,7 +122,7 @@ describe('secrets and signatures', () => {
     // A changed byte of the ciphertext (changing its last base64 characters may leave the bytes as they were).
     const [version, iv, tag, data] = sealed.split('.');
     const bytes = Buffer.from(data!, 'base64url');
-    bytes[0] ^= 0x01;
+    bytes[0] = bytes[0]! ^ 0x01;
     expect(() => box.open([version, iv, tag, bytes.toString('base64url')].join('.'))).toThrow(/cannot be decrypted/);
   });
   it('signs reply addresses per organization and ticket', () => {

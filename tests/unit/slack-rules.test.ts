@@ -47,23 +47,38 @@ describe('which messages are replies', () => {
 
 describe('the ticket message', () => {
   it('escapes what people wrote, shows the fields, and hides buttons that do not apply', () => {
-    const open = renderCard(card, 'https://h.test/t/1042');
+    const open = renderCard(card, 'https://h.test/t/1042', 'en');
     const json = JSON.stringify(open.blocks);
     expect(json).toContain('Printer &lt;jams&gt; &amp; smokes');
     expect(json).toContain('via Telegram');
     expect(json).toContain('Printer 3F');
     expect(json).toContain('ticket_take');
-    const closed = renderCard({ ...card, status: 'closed', assigneeName: 'Alex' }, 'https://h.test/t/1042');
+    const closed = renderCard({ ...card, status: 'closed', assigneeName: 'Alex' }, 'https://h.test/t/1042', 'en');
     expect(JSON.stringify(closed.blocks)).not.toContain('ticket_');
     expect(closed.hash).not.toBe(open.hash);
-    expect(renderCard(card, 'https://h.test/t/1042').hash).toBe(open.hash);
+    expect(renderCard(card, 'https://h.test/t/1042', 'en').hash).toBe(open.hash);
+  });
+  it("speaks the workspace's language, and a change of language is a change Slack must be shown", () => {
+    const en = renderCard(card, 'https://h.test/t/1042', 'en');
+    const ru = renderCard(card, 'https://h.test/t/1042', 'ru');
+    const de = renderCard(card, 'https://h.test/t/1042', 'de');
+    const ruJson = JSON.stringify(ru.blocks);
+    expect(ruJson).toContain('Заявитель');
+    expect(ruJson).toContain('Взять');
+    expect(ruJson).toContain('Закрыть');
+    expect(ruJson).not.toMatch(/Reporter|Take|Close/);
+    expect(JSON.stringify(de.blocks)).toContain('Übernehmen');
+    // The priority's value stays the one the core knows, whatever its label says.
+    expect(ruJson).toContain('"value":"urgent"');
+    expect(new Set([en.hash, ru.hash, de.hash]).size).toBe(3);
   });
 });
 
 describe('the new-ticket form', () => {
   it('names every field that is wrong', () => {
-    const r = readNewTicket({ reporter: { value: { value: 'nope' } }, subject: { value: { value: ' ' } }, description: { value: { value: '' } }, priority: { value: { selected_option: { value: 'normal' } } } });
-    expect(r).toEqual({ errors: { reporter: expect.any(String), subject: expect.any(String), description: expect.any(String) } });
+    const values = { reporter: { value: { value: 'nope' } }, subject: { value: { value: ' ' } }, description: { value: { value: '' } }, priority: { value: { selected_option: { value: 'normal' } } } };
+    expect(readNewTicket(values, 'en')).toEqual({ errors: { reporter: expect.any(String), subject: expect.any(String), description: expect.any(String) } });
+    expect(readNewTicket(values, 'de')).toMatchObject({ errors: { subject: 'Ein paar Worte, worum es geht.' } });
   });
 });
 

@@ -5,6 +5,7 @@ import { DomainError } from '../../core/errors.ts';
 import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
 import type { Actor, AttachmentStorage } from '../../core/ports.ts';
 import type { TicketPatch } from '../../core/ticket-update.ts';
+import type { Locale } from '../../core/vocabulary.ts';
 import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
 import type { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
@@ -13,6 +14,7 @@ import { readNewTicket } from './modal.ts';
 import type { SlackOutbound } from './outbound.ts';
 import type { SlackInboundJob, SlackPayload } from './queues.ts';
 import { isPersonReplyInThread } from './receiver.ts';
+import { slackText } from './texts.ts';
 import { classifySlackError, type WebClient } from './web-api.ts';
 
 export interface InboundDeps {
@@ -73,7 +75,7 @@ export class SlackInbound {
     if (!ticket) return 'not a ticket thread';
     const person = await this.person(ws, client, m.user);
     if (!person.staff) {
-      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: notAgent(person) });
+      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: notAgent(person, ws.language) });
       return 'not an agent';
     }
     const { internal, text } = readMarker(slackToPlain(m.text ?? ''), ws.noteMarkers);
@@ -95,7 +97,7 @@ export class SlackInbound {
     });
     if (result.state === 'pending') throw new Error(`reply ${m.ts} is queued but not committed yet; trying again`);
     if (result.state === 'failed') {
-      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: `This reply was not taken: ${result.reason.replace(/^\w+: /, '')}` });
+      await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: slackText('replyRefused', ws.language, { reason: result.reason.replace(/^\w+: /, '') }) });
       return 'refused';
     }
     if (internal) await this.deps.noted(result.outcome.messageId);
@@ -113,13 +115,13 @@ export class SlackInbound {
     const tell = (text: string) => this.tell(client, { channel, user: body.user.id, responseUrl: body.response_url }, text);
     const person = await this.person(ws, client, body.user.id);
     if (!person.staff) {
-      await tell(notAgent(person));
+      await tell(notAgent(person, ws.language));
       return 'not an agent';
     }
     const actor: Actor = { userId: person.staff.userId, organizationId: ws.organizationId, role: person.staff.role as Actor['role'] };
     const card = Number.isInteger(number) && number > 0 ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
     if (!card) {
-      await tell(`Ticket #${act.value ?? '?'} does not exist in this helpdesk.`);
+      await tell(slackText('noTicket', ws.language, { number: act.value ?? '?' }));
       return 'no ticket';
     }
     let patch: TicketPatch;
@@ -149,18 +151,18 @@ export class SlackInbound {
     const tell = (text: string, blocks?: unknown[]) => this.tell(client, { channel: c.channel_id, user: c.user_id, responseUrl: c.response_url }, text, blocks);
     const person = await this.person(ws, client, c.user_id);
     if (!person.staff) {
-      await tell(notAgent(person));
+      await tell(notAgent(person, ws.language));
       return 'not an agent';
     }
     const number = Number(c.text.trim().replace(/^#/, ''));
     const card = await this.deps.store.cardByNumber(ws.organizationId, number);
     if (!card) {
-      await tell(`Ticket #${number} does not exist in this helpdesk.`);
+      await tell(slackText('noTicket', ws.language, { number: c.text.trim().replace(/^#/, '') }));
       return 'no ticket';
     }
-    const rendered = renderCard(card, this.deps.outbound.ticketLink(card.number));
+    const rendered = renderCard(card, this.deps.outbound.ticketLink(card.number), ws.language);
     const { thread } = card;
-    const where = thread ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `Its thread: <#${thread.channelId}>` }] }] : [];
+    const where = thread ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: slackText('itsThread', ws.language, { channel: thread.channelId }) }] }] : [];
     await tell(rendered.text, [...rendered.blocks, ...where]);
     return 'shown';
   }
@@ -170,10 +172,10 @@ export class SlackInbound {
     const b = payload as { user: { id: string }; view: { id: string; hash?: string; state: { values: never } } };
     const person = await this.person(ws, client, b.user.id);
     if (!person.staff) {
-      await client.chat.postMessage({ channel: b.user.id, text: notAgent(person) });
+      await client.chat.postMessage({ channel: b.user.id, text: notAgent(person, ws.language) });
       return 'not an agent';
     }
-    const form = readNewTicket(b.view.state.values);
+    const form = readNewTicket(b.view.state.values, ws.language);
     if ('errors' in form) return 'invalid';
     const result = await this.deps.submit({
       organizationId: ws.organizationId,
@@ -187,7 +189,7 @@ export class SlackInbound {
       metadata: { slack: { team: ws.teamId, createdBy: b.user.id, via: 'modal' } },
       receivedAt: new Date().toISOString(),
     });
-    return this.created(client, { channel: b.user.id, user: b.user.id }, result);
+    return this.created(ws, client, { channel: b.user.id, user: b.user.id }, result);
   }
 
   /** The *Create ticket* message shortcut: the message (and its files) becomes a ticket of its author. */
@@ -197,7 +199,7 @@ export class SlackInbound {
     const tell = { channel: b.channel.id, user: b.user.id, responseUrl: b.response_url };
     const person = await this.person(ws, client, b.user.id);
     if (!person.staff) {
-      await this.tell(client, tell, notAgent(person));
+      await this.tell(client, tell, notAgent(person, ws.language));
       return 'not an agent';
     }
     const text = slackToPlain(b.message.text ?? '');
@@ -213,25 +215,23 @@ export class SlackInbound {
       externalId: `${ws.teamId}:shortcut:${b.channel.id}:${b.message.ts}`,
       sender,
       authorUserId: person.staff.userId,
-      subject: text.split('\n').find((l) => l.trim())?.slice(0, 120) || 'Slack message',
+      subject: text.split('\n').find((l) => l.trim())?.slice(0, 120) || slackText('slackMessage', ws.language),
       text: [text, ...notes].filter(Boolean).join('\n\n') || '(files only)',
       attachments: files,
       metadata: { slack: { team: ws.teamId, createdBy: b.user.id, via: 'shortcut', channel: b.channel.id, ts: b.message.ts } },
       receivedAt: new Date(Number(b.message.ts) * 1000 || Date.now()).toISOString(),
     });
-    return this.created(client, tell, result);
+    return this.created(ws, client, tell, result);
   }
 
-  private async created(client: WebClient, to: { channel: string; user: string; responseUrl?: string }, result: SubmitResult): Promise<string> {
+  private async created(ws: WorkspaceConfig, client: WebClient, to: { channel: string; user: string; responseUrl?: string }, result: SubmitResult): Promise<string> {
     if (result.state === 'pending') throw new Error('the new ticket is queued but not committed yet; trying again');
     if (result.state === 'failed') {
-      await this.tell(client, to, `The ticket was not created: ${result.reason.replace(/^\w+: /, '')}`);
+      await this.tell(client, to, slackText('notCreated', ws.language, { reason: result.reason.replace(/^\w+: /, '') }));
       return 'refused';
     }
     const n = result.outcome.ticketNumber;
-    await this.tell(client, to, result.outcome.created
-      ? `Ticket <${this.deps.outbound.ticketLink(n)}|#${n}> created; it appears in the triage channel.`
-      : `This was already ticket <${this.deps.outbound.ticketLink(n)}|#${n}>.`);
+    await this.tell(client, to, slackText(result.outcome.created ? 'created' : 'already', ws.language, { link: this.deps.outbound.ticketLink(n), number: n }));
     return 'created';
   }
 
@@ -284,11 +284,11 @@ export class SlackInbound {
       const name = (f.name || f.title || `file-${f.id}`).slice(0, 255);
       const url = f.url_private_download ?? f.url_private;
       if (!url || f.mode === 'tombstone' || f.mode === 'external') {
-        notes.push(`[The file "${name}" could not be taken from Slack.]`);
+        notes.push(slackText('fileUnavailable', ws.language, { name }));
         continue;
       }
       if ((f.size ?? 0) > limit) {
-        notes.push(`[The file "${name}" (${((f.size ?? 0) / 1024 / 1024).toFixed(1)} MB) was left out: it is larger than ${(limit / 1024 / 1024).toFixed(0)} MB.]`);
+        notes.push(slackText('fileTooLarge', ws.language, { name, size: ((f.size ?? 0) / 1024 / 1024).toFixed(1), limit: (limit / 1024 / 1024).toFixed(0) }));
         continue;
       }
       const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow' });
@@ -296,7 +296,7 @@ export class SlackInbound {
       // Slack answers a download it does not allow with its sign-in page (200, HTML), not an error.
       if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/html/i.test(f.mimetype ?? '')) {
         await res.body.cancel();
-        notes.push(`[The file "${name}" could not be taken from Slack: the app may not read files (it needs the files:read scope).]`);
+        notes.push(slackText('fileNoScope', ws.language, { name }));
         continue;
       }
       stored.push(await this.deps.storage.put(Readable.fromWeb(res.body as never), { filename: name, declaredType: f.mimetype, maxBytes: limit }));
@@ -305,11 +305,9 @@ export class SlackInbound {
   }
 }
 
-function notAgent(p: SlackPerson): string {
-  if (!p.member) return 'Only full members of this Slack workspace can act for the helpdesk (not guests, bots or people from other organizations): nothing was sent or changed.';
-  return p.email
-    ? `Your Slack account (${p.email}) is not an agent of this helpdesk, so nothing was sent or changed. Ask an admin to add an agent with this email.`
-    : 'Slack does not tell us your email address, so we cannot match you to an agent of this helpdesk: nothing was sent or changed. (The app needs the users:read.email scope.)';
+function notAgent(p: SlackPerson, locale: Locale): string {
+  if (!p.member) return slackText('notMember', locale);
+  return p.email ? slackText('notAgent', locale, { email: p.email }) : slackText('noEmail', locale);
 }
 
 /** A reply starting with a note marker ("note:", "//") is an internal note; the marker is not part of it. */

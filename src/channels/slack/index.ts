@@ -2,6 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from '
 import type { Logger } from 'pino';
 import { DeliveryError } from '../../core/ports.ts';
 import { DomainError } from '../../core/errors.ts';
+import type { Locale } from '../../core/vocabulary.ts';
 import { SlackStore, type WorkspaceConfig } from '../../persistence/slack-store.ts';
 import { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import { SecretBox } from '../../security/secret-box.ts';
@@ -156,7 +157,7 @@ async function defineEnvironmentWorkspace(deps: SlackChannelDeps, store: SlackSt
   if (!s.botToken || !s.signingSecret || !s.organization || !s.triageChannel) return;
   const org = await deps.orm.em.fork().getConnection().execute<Array<{ id: string }>>('SELECT id FROM organizations WHERE slug = ?', [s.organization]);
   if (!org[0]) throw new ConfigProblem(`SLACK_ORGANIZATION is "${s.organization}", but no organization has that slug: create it (npm run cli -- org create) or fix the variable.`);
-  const ws = await connectWorkspace(store, s.apiUrl, { organizationId: org[0].id, botToken: s.botToken, signingSecret: s.signingSecret, triageChannel: s.triageChannel, noteMarkers: [...s.noteMarkers] }, { replace: true });
+  const ws = await connectWorkspace(store, s.apiUrl, { organizationId: org[0].id, botToken: s.botToken, signingSecret: s.signingSecret, triageChannel: s.triageChannel, noteMarkers: [...s.noteMarkers], language: s.language }, { replace: true });
   log.info({ team: ws.teamId, triage: ws.triageChannel }, 'Slack workspace defined by the environment');
 }
 
@@ -164,7 +165,7 @@ async function defineEnvironmentWorkspace(deps: SlackChannelDeps, store: SlackSt
 export async function connectWorkspace(
   store: SlackStore,
   apiUrl: string,
-  w: { organizationId: string; botToken: string; signingSecret: string; triageChannel: string; noteMarkers: string[] },
+  w: { organizationId: string; botToken: string; signingSecret: string; triageChannel: string; noteMarkers: string[]; language?: Locale },
   opts: { replace?: boolean } = {},
 ): Promise<WorkspaceConfig> {
   let auth: { team_id?: string; team?: string; user_id?: string };
@@ -179,7 +180,7 @@ export async function connectWorkspace(
   if (!auth.team_id || !auth.user_id) throw new DomainError('invalid', 'Slack answered auth.test without a team or a bot user: is this a bot token (xoxb-...)?', 'token');
   return store.addWorkspace({
     organizationId: w.organizationId, teamId: auth.team_id, teamName: auth.team ?? '', botUserId: auth.user_id, botToken: w.botToken,
-    signingSecret: w.signingSecret, triageChannel: w.triageChannel, noteMarkers: w.noteMarkers,
+    signingSecret: w.signingSecret, triageChannel: w.triageChannel, noteMarkers: w.noteMarkers, language: w.language ?? 'en',
   }, opts);
 }
 

@@ -6,6 +6,7 @@ import type { AttachmentStorage } from '../../core/ports.ts';
 import type { MessageToMirror, SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
 import { Lease } from '../../workers/lease.ts';
 import { renderCard, threadText, escapeMrkdwn } from './card.ts';
+import { channelName, slackText } from './texts.ts';
 import { ChannelPace, SlackRefusal, classifySlackError, platformError, slackClient, type WebClient } from './web-api.ts';
 import { DeliveryError } from '../../core/ports.ts';
 
@@ -58,7 +59,8 @@ export class SlackOutbound {
   }
 
   async sync(organizationId: string, ticketId: string): Promise<string> {
-    const ws = await this.deps.store.byOrganization(organizationId);
+    // Syncs are queued only for organizations with a workspace (by the feed, or by a Slack action).
+    const ws = await this.deps.store.byOrganization(organizationId, { known: true });
     if (!ws) return 'no workspace';
     // Most changes (a reply taken from the thread, a change Slack already shows) leave nothing to post: seen
     // without the lock. Anything else is read again under it, so that what is posted is never older than
@@ -122,7 +124,7 @@ export class SlackOutbound {
   private async read(ws: WorkspaceConfig, ticketId: string) {
     const card = await this.deps.store.card(ws.organizationId, ticketId);
     if (!card) return null;
-    const rendered = renderCard(card, this.ticketLink(card.number));
+    const rendered = renderCard(card, this.ticketLink(card.number), ws.language);
     const pending = await this.deps.store.unmirrored(ticketId, ws.teamId, 1);
     return { card, rendered, upToDate: card.thread !== null && card.thread.renderedHash === rendered.hash && pending.length === 0 };
   }
@@ -134,16 +136,10 @@ export class SlackOutbound {
     const mark = (field: string, value: string) => this.deps.redis.multi().hset(progress, field, value).pexpire(progress, 24 * 3600 * 1000).exec();
     let ts = done.text;
     if (!ts) {
-      const who = `*${escapeMrkdwn(m.authorName)}*`;
-      const header = m.visibility === 'internal'
-        ? `:lock: ${who} left an internal note:`
-        : m.opened && m.byStaff
-          ? `:memo: ${who} opened this ticket for the reporter (${m.channel}):`
-          : m.byStaff
-            ? `:outbox_tray: ${who} answered the reporter (${m.channel}):`
-            : `:speech_balloon: ${who} wrote:`;
-      const body = m.body.trim() || (m.files.length > 0 ? '_(files only)_' : '_(empty)_');
-      ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number)), unfurl_links: false }));
+      const vars = { who: `*${escapeMrkdwn(m.authorName)}*`, channel: channelName(m.channel, ws.language) };
+      const header = slackText(m.visibility === 'internal' ? 'noteHeader' : !m.byStaff ? 'wroteHeader' : m.opened ? 'openedForHeader' : 'answeredHeader', ws.language, vars);
+      const body = m.body.trim() || slackText(m.files.length > 0 ? 'filesOnly' : 'empty', ws.language);
+      ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number), ws.language), unfurl_links: false }));
       await mark('text', ts);
     }
     for (const [i, f] of m.files.entries()) {
@@ -174,7 +170,7 @@ export class SlackOutbound {
         reaction = 'white_check_mark';
       } else if (failed.length > 0) {
         reaction = 'warning';
-        line = `:warning: Not delivered to the reporter: ${escapeMrkdwn(failed.map((d) => d.error ?? 'unknown reason').join('; '))}. The reply is kept on the ticket.`;
+        line = slackText('notDelivered', ws.language, { reasons: escapeMrkdwn(failed.map((d) => d.error ?? '?').join('; ')) });
       } else {
         // No channel can reach the reporter now (they read it in the portal or the API): kept, which is no failure.
         reaction = 'inbox_tray';

@@ -9,6 +9,7 @@ import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.
 import { HttpError } from '../../web/http-error.ts';
 import { ACTIONS } from './card.ts';
 import { NEW_TICKET_CALLBACK, newTicketModal, readNewTicket } from './modal.ts';
+import { slackText } from './texts.ts';
 import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
 
 const CACHE_MS = 10_000;
@@ -102,11 +103,11 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     if (/^new\b/i.test(text)) {
       await ack();
       // A trigger id lives three seconds: the modal opens now, the ticket is made when it is sent.
-      await client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(text.replace(/^new\s*/i, '')) as never });
+      await client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(ws.language, text.replace(/^new\s*/i, '')) as never });
       return;
     }
     if (!/^#?\d+$/.test(text)) {
-      await ack({ response_type: 'ephemeral', text: `Usage: \`${command.command} 1042\` shows ticket #1042; \`${command.command} new\` opens a form to create one.` });
+      await ack({ response_type: 'ephemeral', text: slackText('usage', ws.language, { command: command.command }) });
       return;
     }
     await enqueue('command', command as unknown as SlackPayload, command.trigger_id);
@@ -114,7 +115,7 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
   });
 
   app.view(NEW_TICKET_CALLBACK, async ({ ack, body, view }) => {
-    const read = readNewTicket(view.state.values as never);
+    const read = readNewTicket(view.state.values as never, ws.language);
     if ('errors' in read) {
       await ack({ response_action: 'errors', errors: read.errors });
       return;
