@@ -3,7 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { DomainError } from '../core/errors.ts';
 import { LOCALES, type Locale } from '../core/vocabulary.ts';
 import { connectWorkspace } from '../channels/slack/index.ts';
-import { slackClient } from '../channels/slack/web-api.ts';
+import { platformError, slackClient } from '../channels/slack/web-api.ts';
 import { Directory } from '../persistence/directory.ts';
 import { SlackStore } from '../persistence/slack-store.ts';
 import { withSql } from '../persistence/sql.ts';
@@ -79,12 +79,22 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         if (!ws) throw new DomainError('not_found', `${org.slug} has no Slack workspace; see \`slack add\`.`);
         const client = slackClient(ws.botToken, cli.apiUrl());
         const auth = await client.auth.test().catch((err) => {
-          throw new DomainError('invalid', `Slack refused the stored token (${(err as { data?: { error?: string } }).data?.error ?? (err as Error).message}): connect it again with slack add --replace.`);
+          const refused = platformError(err);
+          throw new DomainError('invalid', refused
+            ? `Slack refused the stored token (${refused}): connect it again with slack add --replace.`
+            : `Slack could not be reached at ${cli.apiUrl()} (${(err as Error).message}): check the network or SLACK_API_URL; the token was not checked.`);
         });
-        const info = await client.conversations.info({ channel: ws.triageChannel }).then(
-          (r) => ({ ok: true, name: (r.channel as { name?: string; is_member?: boolean })?.name, member: (r.channel as { is_member?: boolean })?.is_member }),
-          (err) => ({ ok: false, error: (err as { data?: { error?: string } }).data?.error ?? String(err) }));
-        cli.print({ team: auth.team, bot: auth.user, triageChannel: { id: ws.triageChannel, ...info } });
+        const channel = await client.conversations.info({ channel: ws.triageChannel }).then(
+          (r) => ({ ok: true, name: (r.channel as { name?: string })?.name, member: Boolean((r.channel as { is_member?: boolean })?.is_member) }),
+          (err) => ({ ok: false, error: platformError(err) ?? (err as Error).message }));
+        const problem = !channel.ok
+          ? `Slack cannot show the triage channel ${ws.triageChannel} (${'error' in channel ? channel.error : ''}): check the id, and that the app has the channels:read scope.`
+          : !('member' in channel && channel.member)
+            ? `The app is not in the triage channel: invite it there (/invite @${auth.user ?? 'the app'}), or it cannot post tickets.`
+            : undefined;
+        cli.print({ team: auth.team, bot: auth.user, triageChannel: { id: ws.triageChannel, ...channel }, ...(problem ? { problem } : {}) });
+        // A workspace that cannot post tickets is a failed test, for scripts as for people.
+        if (problem) process.exitCode = 1;
       });
     });
   slack.command('remove')

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { CHANNELS, IDENTITY_KINDS, LOCALES, PRIORITIES, VISIBILITIES, normalizeAddress } from './vocabulary.ts';
+import { wellFormed } from './text.ts';
 
 /**
  * A file that a channel has already put into attachment storage. Intake events carry references, never
  * bytes, so that queue payloads stay small and a retried job does not upload twice.
  */
-/** Text as Postgres can store it: NUL characters (which some mail and forms carry) are dropped. */
-const text = (max: number) => z.string().max(max).transform((s) => s.replace(/\u0000/g, ''));
+/** Text as Postgres can store it: NUL characters (which some mail and forms carry) are dropped, half characters replaced. */
+const text = (max: number) => z.string().max(max).transform((s) => wellFormed(s.replace(/\u0000/g, '')));
 
 export const storedFileSchema = z.object({
   storageKey: z.string().min(1),

@@ -4,6 +4,7 @@ import type { NotificationPlan } from './notifications.ts';
 import type { IntakeContext, IntakeDecision, IntakeStore } from './ports.ts';
 import { statusAfterReporterReply } from './ticket-status.ts';
 import { identityKindOf } from './vocabulary.ts';
+import { cutText } from './text.ts';
 
 /**
  * Turns an intake event into a new ticket or a message on an existing one. Channels never call this
@@ -56,7 +57,7 @@ export function decide(event: IntakeEvent, ctx: IntakeContext): IntakeDecision {
           kind: 'agent_replied',
           recipient: { reporterId: ticket.reporterId },
           preferredKind: identityKindOf(ticket.channel),
-          payload: { text: event.text.slice(0, 4000) },
+          payload: { text: cutText(event.text, 4000) },
         }];
     return { status: ticket.status, notifications };
   }
@@ -65,7 +66,7 @@ export function decide(event: IntakeEvent, ctx: IntakeContext): IntakeDecision {
         kind: 'reporter_replied',
         recipient: { userId: ticket.assigneeId },
         preferredKind: null,
-        payload: { text: event.text.slice(0, 4000) },
+        payload: { text: cutText(event.text, 4000) },
       }]
     : [];
   return { status: statusAfterReporterReply(ticket.status), notifications };

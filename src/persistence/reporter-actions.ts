@@ -4,6 +4,7 @@ import { checkRating, reporterMayMove } from '../core/ticket-update.ts';
 import type { TicketStatus } from '../core/ticket-status.ts';
 import type { Channel, IdentityKind } from '../core/vocabulary.ts';
 import { inTransaction } from './sql.ts';
+import { cutText } from '../core/text.ts';
 
 /**
  * What a reporter does on their own tickets from a channel (closing, rating, editing what they wrote), with
@@ -34,7 +35,7 @@ export class ReporterActions {
         `WITH up AS (UPDATE tickets SET rating = $2 WHERE id = $1 RETURNING id)
          INSERT INTO ticket_events (id, organization_id, ticket_id, actor_reporter_id, channel, kind, changes)
          SELECT gen_random_uuid(), $3, up.id, $4, $5, 'rated', $6::jsonb FROM up`,
-        [t.id, score, organizationId, t.reporter_id, channel, JSON.stringify({ rating: { from: t.rating, to: score }, ...(comment ? { comment: comment.slice(0, 2000) } : {}) })]);
+        [t.id, score, organizationId, t.reporter_id, channel, JSON.stringify({ rating: { from: t.rating, to: score }, ...(comment ? { comment: cutText(comment, 2000) } : {}) })]);
     });
   }
 

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { StoredFile } from '../core/intake-event.ts';
 import type { AttachmentStorage } from '../core/ports.ts';
 import { HttpError } from './http-error.ts';
+import { wellFormed } from '../core/text.ts';
 
 export interface UploadLimits { maxBytes: number; maxFiles: number }
 
@@ -28,7 +29,20 @@ export function readJsonObject(ctx: Context): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'malformed_json', 'The body must be a JSON object.');
   }
-  return body as Record<string, unknown>;
+  return withWholeCharacters(body) as Record<string, unknown>;
+}
+
+/**
+ * JSON may spell half a character (`"\ud83d"`), which Postgres refuses wherever the value is stored as JSON
+ * (an audit entry, a queued event): such halves become U+FFFD here, once, for every route.
+ */
+function withWholeCharacters(value: unknown): unknown {
+  if (typeof value === 'string') return wellFormed(value);
+  if (Array.isArray(value)) return value.map(withWholeCharacters);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [wellFormed(k), withWholeCharacters(v)]));
+  }
+  return value;
 }
 
 function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadLimits): Promise<RequestPayload> {
@@ -67,7 +81,7 @@ function readMultipart(ctx: Context, storage: AttachmentStorage, limits: UploadL
       // A JSON field named "payload" may carry the structured part of the request (e.g. a reporter object).
       if (name === 'payload') {
         try {
-          Object.assign(fields, JSON.parse(value));
+          Object.assign(fields, withWholeCharacters(JSON.parse(value)));
         } catch {
           fail(new HttpError(400, 'malformed_json', 'The "payload" field is not valid JSON.'));
         }

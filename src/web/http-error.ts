@@ -2,6 +2,7 @@ import { ZodError } from 'zod';
 import { DomainError, type DomainErrorKind } from '../core/errors.ts';
 import { QueueUnavailableError } from '../workers/intake-producer.ts';
 import { isDatabaseUnavailable } from '../workers/retry-policy.ts';
+import { describeZodError } from '../workers/retry-policy.ts';
 
 /** An error with an HTTP status whose message is meant for the client. */
 export class HttpError extends Error {
@@ -35,9 +36,8 @@ export function toHttpError(err: unknown): HttpError | null {
   }
   if (err instanceof ZodError) {
     // An intake event the edge let through but the core's schema refuses: still the client's input.
-    const issue = err.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    return new HttpError(422, 'invalid_field', field ? `${field}: ${issue?.message}` : (issue?.message ?? 'invalid input'), field || undefined);
+    const field = err.issues[0]?.path.join('.') || undefined;
+    return new HttpError(422, 'invalid_field', describeZodError(err), field);
   }
   if (err instanceof QueueUnavailableError && err.inDoubt) {
     return new HttpError(503, 'outcome_unknown', 'The connection to the queue broke while this request was being queued, so it may or may not have been saved. Retry with the same Idempotency-Key: that cannot save it twice.', undefined, { 'Retry-After': '5' });

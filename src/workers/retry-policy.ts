@@ -1,4 +1,5 @@
 import { UnrecoverableError, Worker, type JobsOptions, type WorkerOptions } from 'bullmq';
+import { ZodError } from 'zod';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import { DomainError } from '../core/errors.ts';
@@ -76,12 +77,20 @@ export type RetryDecision =
  */
 export function retryDecision(err: unknown, config: Pick<Config, 'jobLockMs'>): RetryDecision {
   if (err instanceof DomainError) return { action: 'fail', reason: `${err.kind}: ${err.message}` };
+  if (err instanceof ZodError) return { action: 'fail', reason: `invalid: ${describeZodError(err)}` };
   if (isPermanentDatabaseError(err)) return { action: 'fail', reason: permanentDatabaseReason(err) };
   if (isDatabaseUnavailable(err)) return { action: 'pause', ms: databasePauseMs(config) };
   if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {
     return { action: 'pause', ms: Math.min(err.retryAfterMs, Math.floor(config.jobLockMs / 2)) };
   }
   return { action: 'retry' };
+}
+
+/** The first thing a schema refused, as "field: what is wrong". */
+export function describeZodError(err: ZodError): string {
+  const issue = err.issues[0];
+  const field = issue?.path.join('.') ?? '';
+  return field ? `${field}: ${issue?.message}` : (issue?.message ?? 'invalid input');
 }
 
 /** Throws what makes BullMQ carry out the decision for `err`: fail for good, pause the queue, or retry. */

@@ -304,6 +304,17 @@ describe('bad input changes nothing', () => {
     expect(res.body).toMatchObject({ subject: 'Nullbyte', description: 'ab' });
   });
 
+  it('takes half an emoji (a lone surrogate in JSON) as U+FFFD, and a long text cut next to an emoji', async () => {
+    const agent = apiClient(app.baseUrl, a.agent.key);
+    // JSON.stringify writes a lone surrogate as the escape \ud83d, which is how a client sends one.
+    const res = await agent.post('/tickets', { subject: 'Half \ud83d emoji', description: `${'x'.repeat(3999)}😀 and more` });
+    expect(res.status, res.text).toBe(201);
+    expect(res.body.subject).toBe('Half \uFFFD emoji');
+    const comment = await agent.post(`/tickets/${res.body.number}/comments`, { body: 'Still \udc00 half' });
+    expect(comment.status, comment.text).toBe(201);
+    expect(JSON.stringify(comment.body)).toContain('Still \uFFFD half');
+  });
+
   it('refuses values Postgres could not take with a 422, not a 500', async () => {
     const agent = apiClient(app.baseUrl, a.agent.key);
     expect((await agent.get('/tickets?sort=constructor')).status).toBe(422);

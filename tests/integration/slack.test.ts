@@ -486,6 +486,35 @@ describe('signatures', () => {
     expect((await send(cb.body)).status).toBe(401);
   });
 
+  it('a signed body that is not a Slack request gets a quick 4xx saying what was expected, and the app goes on', async () => {
+    const bodies: Array<[string, string, number]> = [
+      ['null', 'application/json', 400],
+      ['[1]', 'application/json', 400],
+      ['{}', 'application/json', 400],
+      ['"str"', 'application/json', 400],
+      ['{not json', 'application/json', 400],
+      ['', 'application/json', 400],
+      ['{"type":"event_callback"}', 'application/json', 400],
+      ['{"type":"event_callback","event":null}', 'application/json', 400],
+      ['payload=null', FORM, 400],
+      ['payload=%7Bnot', FORM, 400],
+      [`payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', user: { id: AGENT }, actions: null }))}`, FORM, 400],
+      ['command=%2Fticket', FORM, 400],
+      ['hello', 'text/plain', 415],
+    ];
+    for (const [body, type, status] of bodies) {
+      const started = Date.now();
+      const res = await send(body, type);
+      expect(res.status, `${type} ${body}`).toBe(status);
+      expect(JSON.parse(res.text).error.message, `${type} ${body}`).toMatch(/Slack/);
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    // Well-formed interactions this app has no handler for are acknowledged (Slack would retry a 4xx), not refused.
+    const closed = await send(`payload=${encodeURIComponent(JSON.stringify({ type: 'view_closed', user: { id: AGENT }, view: { id: 'V1' } }))}`, FORM);
+    expect(closed.status).toBe(200);
+    expect((await fetch(`${app.baseUrl}/readyz`)).status).toBe(200);
+  });
+
   it('answers the URL verification challenge when signed', async () => {
     const res = await send(JSON.stringify({ token: 'x', challenge: 'abc123', type: 'url_verification' }));
     expect(res.status).toBe(200);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderCard } from '../../src/channels/slack/card.ts';
-import { readMarker, slackToPlain } from '../../src/channels/slack/inbound.ts';
+import { readMarker, slackToPlain, ticketNumber } from '../../src/channels/slack/inbound.ts';
+import { judgeSlackRequest } from '../../src/channels/slack/request-shape.ts';
 import { readNewTicket } from '../../src/channels/slack/modal.ts';
 import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
 import { classifySlackError, SlackRefusal } from '../../src/channels/slack/web-api.ts';
@@ -50,6 +51,8 @@ describe('the ticket message', () => {
     const open = renderCard(card, 'https://h.test/t/1042', 'en');
     const json = JSON.stringify(open.blocks);
     expect(json).toContain('Printer &lt;jams&gt; &amp; smokes');
+    // The message's text (notifications) too, so a subject like "<!channel>" cannot ping anyone.
+    expect(open.text).toContain('Printer &lt;jams&gt; &amp; smokes');
     expect(json).toContain('via Telegram');
     expect(json).toContain('Printer 3F');
     expect(json).toContain('ticket_take');
@@ -79,6 +82,8 @@ describe('the new-ticket form', () => {
     const values = { reporter: { value: { value: 'nope' } }, subject: { value: { value: ' ' } }, description: { value: { value: '' } }, priority: { value: { selected_option: { value: 'normal' } } } };
     expect(readNewTicket(values, 'en')).toEqual({ errors: { reporter: expect.any(String), subject: expect.any(String), description: expect.any(String) } });
     expect(readNewTicket(values, 'de')).toMatchObject({ errors: { subject: 'Ein paar Worte, worum es geht.' } });
+    const long = { ...values, reporter: { value: { value: 'a@b.test' } }, subject: { value: { value: 's'.repeat(301) } }, description: { value: { value: 'd' } } };
+    expect(readNewTicket(long, 'en')).toEqual({ errors: { subject: 'At most 300 characters.' } });
   });
 });
 
@@ -92,5 +97,34 @@ describe('Slack errors', () => {
     expect(refused.message).toContain('/invite');
     expect((classifySlackError({ code: 'slack_webapi_platform_error', data: { error: 'internal_error' } }) as DeliveryError).reason).toBe('transient');
     expect((classifySlackError(new Error('ECONNRESET')) as DeliveryError).reason).toBe('transient');
+  });
+});
+
+describe('ticket numbers typed by people', () => {
+  it('takes 1042 and #1042, and nothing that cannot be a ticket number', () => {
+    expect(ticketNumber('1042')).toBe(1042);
+    expect(ticketNumber(' #1042 ')).toBe(1042);
+    for (const bad of ['', '0', '-3', '1.5', 'abc', '99999999999999999999', '2147483648']) expect(ticketNumber(bad), bad).toBeNull();
+  });
+});
+
+describe('the shape of what reaches Bolt', () => {
+  const json = (v: unknown) => judgeSlackRequest(Buffer.from(JSON.stringify(v)), 'application/json');
+  const form = (v: Record<string, string>) => judgeSlackRequest(Buffer.from(new URLSearchParams(v).toString()), 'application/x-www-form-urlencoded; charset=utf-8');
+  it('passes what this app handles, in the shape Slack sends it', () => {
+    expect(json({ type: 'url_verification', challenge: 'c' })).toEqual({ verdict: 'bolt' });
+    expect(json({ type: 'event_callback', event: { type: 'message' }, event_id: 'Ev1' })).toEqual({ verdict: 'bolt' });
+    expect(form({ payload: JSON.stringify({ type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'ticket_take' }] }) })).toEqual({ verdict: 'bolt' });
+    expect(form({ command: '/ticket', text: '', user_id: 'U1', channel_id: 'C1', trigger_id: 't' })).toEqual({ verdict: 'bolt' });
+    expect(form({ ssl_check: '1', token: 'x' })).toEqual({ verdict: 'bolt' });
+  });
+  it('acknowledges well-formed requests it has no handler for, and refuses the rest saying why', () => {
+    expect(form({ payload: JSON.stringify({ type: 'block_actions', user: { id: 'U1' }, actions: [{ action_id: 'other_app_button' }] }) }).verdict).toBe('ignore');
+    expect(form({ payload: JSON.stringify({ type: 'message_action', callback_id: 'other', user: { id: 'U1' }, channel: { id: 'C1' }, message: { ts: '1.2' } }) }).verdict).toBe('ignore');
+    expect(json(null)).toMatchObject({ verdict: 'refuse', status: 400 });
+    expect(json({ type: 'event_callback', event: null })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('event object') });
+    expect(json({ type: 'something_else' })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('"something_else"') });
+    expect(form({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'U1' } }) })).toMatchObject({ verdict: 'refuse' });
+    expect(judgeSlackRequest(Buffer.from('x'), 'text/plain')).toMatchObject({ verdict: 'refuse', status: 415 });
   });
 });

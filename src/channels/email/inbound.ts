@@ -15,6 +15,7 @@ import { trimQuotedReply } from './reply-trim.ts';
 import { guessLocale } from './templates.ts';
 import { isPermanentDatabaseError } from '../../workers/retry-policy.ts';
 import { cleanSubject, threadMail, type ThreadDecision } from './threading.ts';
+import { cutText } from '../../core/text.ts';
 
 export interface InboundDeps {
   config: Config;
@@ -127,11 +128,11 @@ async function settle(deps: InboundDeps, mailbox: MailboxConfig, raw: Buffer, ma
     channel: 'email',
     externalId: mail.messageId,
     sender: {
-      kind: 'email', address: mail.from.address, name: mail.from.name.slice(0, 200) || undefined,
+      kind: 'email', address: mail.from.address, name: cutText(mail.from.name, 200) || undefined,
       locale: guessLocale(mail.text, mail.contentLanguage),
     },
     ticketNumber: thread.ticketNumber,
-    subject: thread.ticketNumber === undefined ? (cleanSubject(mail.subject).slice(0, 300) || undefined) : undefined,
+    subject: thread.ticketNumber === undefined ? (cutText(cleanSubject(mail.subject), 300) || undefined) : undefined,
     text,
     html: mail.html && mail.html.length <= MAX_HTML ? mail.html : undefined,
     fields: thread.followUpOf !== undefined ? { followUpOf: thread.followUpOf } : {},
@@ -172,7 +173,7 @@ async function storeFiles(deps: InboundDeps, mail: ReadMail): Promise<{ files: S
       notes.push(`[The attachment "${f.filename}" (${megabytes(f.content.length)}) was left out: it is larger than the limit of ${megabytes(limit)}.]`);
       continue;
     }
-    files.push(await deps.storage.put(Readable.from([f.content]), { filename: f.filename.slice(0, 255), declaredType: f.contentType, maxBytes: limit }));
+    files.push(await deps.storage.put(Readable.from([f.content]), { filename: cutText(f.filename, 255), declaredType: f.contentType, maxBytes: limit }));
   }
   if (mail.files.length > 100) notes.push(`[${mail.files.length - 100} more attachments were left out: at most 100 are kept per mail.]`);
   return { files, notes };

@@ -58,7 +58,8 @@ export function renderCard(card: TicketCard, link: string, locale: Locale): Rend
     ...(where.length > 0 ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: where.join(' · ') }] }] : []),
     ...(buttons.length > 0 ? [{ type: 'actions', block_id: `ticket_${card.number}`, elements: buttons }] : []),
   ];
-  const text = t('summary', { number: card.number, subject: card.subject, status, priority });
+  // The text is what notifications and screen readers show: escaped like the blocks, or a subject could ping @channel.
+  const text = t('summary', { number: card.number, subject: escapeMrkdwn(card.subject), status, priority });
   const hash = createHash('sha256').update(JSON.stringify([text, blocks])).digest('hex');
   return { text, blocks, hash };
 }

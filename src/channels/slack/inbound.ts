@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { ZodError } from 'zod';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { DomainError } from '../../core/errors.ts';
@@ -9,6 +10,7 @@ import type { Locale } from '../../core/vocabulary.ts';
 import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
 import type { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
+import { describeZodError } from '../../workers/retry-policy.ts';
 import { ACTIONS, renderCard } from './card.ts';
 import { readNewTicket } from './modal.ts';
 import type { SlackOutbound } from './outbound.ts';
@@ -16,6 +18,8 @@ import type { SlackInboundJob, SlackPayload } from './queues.ts';
 import { isPersonReplyInThread } from './receiver.ts';
 import { slackText } from './texts.ts';
 import { classifySlackError, type WebClient } from './web-api.ts';
+import { subjectFrom } from '../../core/subject.ts';
+import { cutText } from '../../core/text.ts';
 
 export interface InboundDeps {
   config: Config;
@@ -82,7 +86,7 @@ export class SlackInbound {
     const { files, notes } = await this.download(ws, m.files ?? []);
     const body = [text, ...notes].filter(Boolean).join('\n\n');
     if (!body && files.length === 0) return 'empty';
-    const result = await this.deps.submit({
+    const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
       externalId: `${ws.teamId}:${m.channel}:${m.ts}`,
@@ -110,7 +114,7 @@ export class SlackInbound {
       actions: Array<{ action_id: string; value?: string; selected_option?: { value: string }; block_id?: string }> };
     const act = body.actions[0];
     if (!act) return 'no action';
-    const number = Number(act.value ?? act.block_id?.replace(/^ticket_/, ''));
+    const number = ticketNumber(act.value ?? act.block_id?.replace(/^ticket_/, '') ?? '');
     const channel = body.channel?.id ?? body.container?.channel_id;
     const tell = (text: string) => this.tell(client, { channel, user: body.user.id, responseUrl: body.response_url }, text);
     const person = await this.person(ws, client, body.user.id);
@@ -119,7 +123,7 @@ export class SlackInbound {
       return 'not an agent';
     }
     const actor: Actor = { userId: person.staff.userId, organizationId: ws.organizationId, role: person.staff.role as Actor['role'] };
-    const card = Number.isInteger(number) && number > 0 ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
+    const card = number ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
     if (!card) {
       await tell(slackText('noTicket', ws.language, { number: act.value ?? '?' }));
       return 'no ticket';
@@ -133,12 +137,12 @@ export class SlackInbound {
       default: return 'unknown action';
     }
     try {
-      const { notificationIds } = await this.deps.updates.update(actor, number, patch, 'slack');
+      const { notificationIds } = await this.deps.updates.update(actor, card.number, patch, 'slack');
       // Committed already: a failure to queue them is the sweeper's to mend, not a reason to apply the change again.
       await this.deps.notify(notificationIds).catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not queue notifications; the sweeper will'));
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      await tell(`#${number}: ${err.message}`);
+      await tell(`#${card.number}: ${err.message}`);
       return 'refused';
     }
     await this.deps.changed(ws.organizationId, card.id);
@@ -154,8 +158,8 @@ export class SlackInbound {
       await tell(notAgent(person, ws.language));
       return 'not an agent';
     }
-    const number = Number(c.text.trim().replace(/^#/, ''));
-    const card = await this.deps.store.cardByNumber(ws.organizationId, number);
+    const number = ticketNumber(c.text);
+    const card = number ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
     if (!card) {
       await tell(slackText('noTicket', ws.language, { number: c.text.trim().replace(/^#/, '') }));
       return 'no ticket';
@@ -177,7 +181,7 @@ export class SlackInbound {
     }
     const form = readNewTicket(b.view.state.values, ws.language);
     if ('errors' in form) return 'invalid';
-    const result = await this.deps.submit({
+    const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
       externalId: `${ws.teamId}:view:${b.view.id}`,
@@ -209,13 +213,13 @@ export class SlackInbound {
     const sender = author?.email
       ? { kind: 'email' as const, address: author.email, name: author.name }
       : { kind: 'slack' as const, address: `${ws.teamId}:${b.message.user ?? b.message.bot_id ?? 'unknown'}`, name: author?.name || undefined };
-    const result = await this.deps.submit({
+    const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
       externalId: `${ws.teamId}:shortcut:${b.channel.id}:${b.message.ts}`,
       sender,
       authorUserId: person.staff.userId,
-      subject: text.split('\n').find((l) => l.trim())?.slice(0, 120) || slackText('slackMessage', ws.language),
+      subject: text.trim() ? subjectFrom(undefined, text) : slackText('slackMessage', ws.language),
       text: [text, ...notes].filter(Boolean).join('\n\n') || '(files only)',
       attachments: files,
       metadata: { slack: { team: ws.teamId, createdBy: b.user.id, via: 'shortcut', channel: b.channel.id, ts: b.message.ts } },
@@ -233,6 +237,16 @@ export class SlackInbound {
     const n = result.outcome.ticketNumber;
     await this.tell(client, to, slackText(result.outcome.created ? 'created' : 'already', ws.language, { link: this.deps.outbound.ticketLink(n), number: n }));
     return 'created';
+  }
+
+  /** Hands an event to intake; one its schema refuses (a subject too long...) is a refusal to tell the agent, not a retry. */
+  private async submit(event: IntakeEventInput): Promise<SubmitResult> {
+    try {
+      return await this.deps.submit(event);
+    } catch (err) {
+      if (err instanceof ZodError) return { state: 'failed', jobId: '', reason: describeZodError(err) };
+      throw err;
+    }
   }
 
   /** A message only the person sees: through the response URL Slack gave, else as an ephemeral message, else a DM. */
@@ -281,7 +295,7 @@ export class SlackInbound {
     const notes: string[] = [];
     const limit = this.deps.config.attachmentMaxBytes;
     for (const f of files) {
-      const name = (f.name || f.title || `file-${f.id}`).slice(0, 255);
+      const name = cutText(f.name || f.title || `file-${f.id}`, 255);
       const url = f.url_private_download ?? f.url_private;
       if (!url || f.mode === 'tombstone' || f.mode === 'external') {
         notes.push(slackText('fileUnavailable', ws.language, { name }));
@@ -308,6 +322,12 @@ export class SlackInbound {
 function notAgent(p: SlackPerson, locale: Locale): string {
   if (!p.member) return slackText('notMember', locale);
   return p.email ? slackText('notAgent', locale, { email: p.email }) : slackText('noEmail', locale);
+}
+
+/** A ticket number as people type it ("1042", "#1042"), or null when it cannot be one. */
+export function ticketNumber(text: string): number | null {
+  const n = Number(text.trim().replace(/^#/, ''));
+  return Number.isInteger(n) && n > 0 && n <= 2_147_483_647 ? n : null;
 }
 
 /** A reply starting with a note marker ("note:", "//") is an internal note; the marker is not part of it. */

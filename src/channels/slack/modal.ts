@@ -1,8 +1,12 @@
 import { PRIORITIES, type Locale, type Priority } from '../../core/vocabulary.ts';
 import { priorityOption } from './card.ts';
 import { slackText } from './texts.ts';
+import { cutText } from '../../core/text.ts';
 
 export const NEW_TICKET_CALLBACK = 'ticket_new';
+/** Slack's form enforces these too; a submission made by hand is held to them here. */
+const MAX_SUBJECT = 300;
+const MAX_DESCRIPTION = 3000;
 
 /** The `/ticket new` form: a ticket on someone's behalf (the reporter hears back by email). */
 export function newTicketModal(locale: Locale, subject = ''): unknown {
@@ -19,8 +23,8 @@ export function newTicketModal(locale: Locale, subject = ''): unknown {
     blocks: [
       input('reporter', t('reporterEmail'), { type: 'email_text_input', placeholder: { type: 'plain_text', text: 'name@example.com' } }),
       input('reporter_name', t('reporterName'), { type: 'plain_text_input' }, true),
-      input('subject', t('subject'), { type: 'plain_text_input', max_length: 300, ...(subject ? { initial_value: subject.slice(0, 300) } : {}) }),
-      input('description', t('description'), { type: 'plain_text_input', multiline: true, max_length: 3000 }),
+      input('subject', t('subject'), { type: 'plain_text_input', max_length: MAX_SUBJECT, ...(subject ? { initial_value: cutText(subject, MAX_SUBJECT) } : {}) }),
+      input('description', t('description'), { type: 'plain_text_input', multiline: true, max_length: MAX_DESCRIPTION }),
       input('priority', t('priority'), {
         type: 'static_select',
         initial_option: priorityOption('normal', locale),
@@ -44,7 +48,9 @@ export function readNewTicket(values: Values, locale: Locale): NewTicket | { err
   const errors: Record<string, string> = {};
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(reporterEmail)) errors.reporter = slackText('badEmail', locale);
   if (!subject) errors.subject = slackText('noSubject', locale);
+  else if (subject.length > MAX_SUBJECT) errors.subject = slackText('tooLong', locale, { max: MAX_SUBJECT });
   if (!description) errors.description = slackText('noDescription', locale);
+  else if (description.length > MAX_DESCRIPTION) errors.description = slackText('tooLong', locale, { max: MAX_DESCRIPTION });
   if (!PRIORITIES.includes(priority)) errors.priority = slackText('badPriority', locale, { priorities: PRIORITIES.join(', ') });
   if (Object.keys(errors).length > 0) return { errors };
   return { reporterEmail, reporterName: get('reporter_name'), subject, description, priority };

@@ -10,13 +10,13 @@ import { HttpError } from '../../web/http-error.ts';
 import { ACTIONS } from './card.ts';
 import { NEW_TICKET_CALLBACK, newTicketModal, readNewTicket } from './modal.ts';
 import { slackText } from './texts.ts';
+import { SHORTCUT_CALLBACK, judgeSlackRequest } from './request-shape.ts';
 import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
 
 const CACHE_MS = 10_000;
 const MAX_BODY = 1024 * 1024;
 /** Slack signs the time of each request; an older one is a replay. */
 const MAX_AGE_S = 300;
-export const SHORTCUT_CALLBACK = 'create_ticket';
 const PATH = '/slack/events';
 
 /**
@@ -56,6 +56,14 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     if (!match) throw new HttpError(401, 'unauthenticated', 'The signature matches no connected Slack workspace.');
     // One Slack app installed in two workspaces signs for both: the team the body names must be the one matched.
     if (hint && hint !== match.ws.teamId) throw new HttpError(401, 'unauthenticated', `Workspace ${hint} is not connected to this helpdesk.`);
+    const judged = judgeSlackRequest(raw, ctx.get('content-type'));
+    if (judged.verdict === 'refuse') throw new HttpError(judged.status, judged.status === 415 ? 'unsupported_media_type' : 'bad_request', judged.message);
+    if (judged.verdict === 'ignore') {
+      log.debug({ team: match.ws.teamId, why: judged.why }, 'slack request acknowledged and ignored');
+      ctx.status = 200;
+      ctx.body = '';
+      return;
+    }
     // Bolt reads the body we already read, verifies the signature itself and answers on the raw response.
     (ctx.req as unknown as { rawBody?: Buffer }).rawBody = raw;
     ctx.respond = false;

@@ -98,6 +98,7 @@ const TEXTS = {
   badEmail: { en: 'An email address we can answer the reporter at, like name@example.com.', ru: 'Адрес, по которому можно ответить заявителю, например name@example.com.', de: 'Eine Adresse, unter der wir antworten können, z. B. name@example.com.' },
   noSubject: { en: 'A few words that say what it is about.', ru: 'Несколько слов о том, в чём дело.', de: 'Ein paar Worte, worum es geht.' },
   noDescription: { en: 'Describe the problem; the reporter will see this.', ru: 'Опишите проблему; заявитель это увидит.', de: 'Beschreiben Sie das Problem; die meldende Person sieht diesen Text.' },
+  tooLong: { en: 'At most {max} characters.', ru: 'Не больше {max} символов.', de: 'Höchstens {max} Zeichen.' },
   badPriority: { en: 'One of {priorities}.', ru: 'Одно из: {priorities}.', de: 'Eine von: {priorities}.' },
 } as const satisfies Record<string, Record<Locale, string>>;
 

@@ -7,6 +7,7 @@ import type { AttachmentStorage } from '../../core/ports.ts';
 import type { BotConfig, TelegramStore } from '../../persistence/telegram-store.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { botLocale, botText } from './texts.ts';
+import { cutText } from '../../core/text.ts';
 
 /** A chat message as the intake needs it; several (an album) may make one. */
 export interface ChatMessage {
@@ -62,7 +63,7 @@ export async function submitMessage(deps: InboundDeps, bot: BotConfig, telegram:
     sender: {
       kind: 'telegram',
       address: String(from.id),
-      name: [from.first_name, from.last_name].filter(Boolean).join(' ').slice(0, 200) || from.username || undefined,
+      name: cutText([from.first_name, from.last_name].filter(Boolean).join(' '), 200) || from.username || undefined,
       locale: botLocale(from.language_code),
     },
     ticketNumber: dest.ticketNumber,
@@ -111,7 +112,7 @@ async function downloadFiles(deps: InboundDeps, telegram: Telegram, messages: Ch
       const res = await fetch(link);
       if (!res.ok || !res.body) throw new Error(`downloading ${f.name} from Telegram failed: HTTP ${res.status}`);
       const name = f.nameFromPath ? (link.pathname.split('/').pop() ?? f.name) : f.name;
-      files.push(await deps.storage.put(Readable.fromWeb(res.body as never), { filename: name.slice(0, 255), declaredType: f.type, maxBytes: limit }));
+      files.push(await deps.storage.put(Readable.fromWeb(res.body as never), { filename: cutText(name, 255), declaredType: f.type, maxBytes: limit }));
     }
   }
   return { files, notes };

@@ -18,6 +18,7 @@ import { formFields } from './form.ts';
 import { html, type Html } from './html.ts';
 import { pageLocale, statusLabel, t, type PageLocale } from './i18n.ts';
 import { page, pageHeaders } from './layout.ts';
+import { cutText } from '../../core/text.ts';
 
 export interface PassportDeps {
   config: Config;
@@ -137,7 +138,7 @@ export function passportRoutes(deps: PassportDeps): Router {
       return again(413, t(locale, 'tooBig'));
     }
     const { fields, files } = payload;
-    const text = String(fields.text ?? '').trim().slice(0, 10_000);
+    const text = cutText(String(fields.text ?? '').trim(), 10_000);
     const email = String(fields.email ?? '').trim();
     const contact = fields.contact === 'none' ? 'none' : 'email';
     const values = { text, email, contact };
@@ -166,7 +167,7 @@ export function passportRoutes(deps: PassportDeps): Router {
       channel: 'qr',
       externalId: `passport:${submission.data}`,
       sender,
-      subject: (firstLine ? `${p.name}: ${firstLine}` : p.name).slice(0, 300),
+      subject: cutText(firstLine ? `${p.name}: ${firstLine}` : p.name, 300),
       text: text || '—',
       fields: { objectId: p.id },
       attachments: photos,

@@ -23,6 +23,7 @@ import { html, type Html } from './html.ts';
 import { pageLocale, statusLabel, t, type PageLocale } from './i18n.ts';
 import { page, pageHeaders } from './layout.ts';
 import { endSession, readSession, writeSession, type PortalSession } from './session.ts';
+import { cutText } from '../../core/text.ts';
 
 export interface PortalDeps {
   config: Config;
@@ -260,7 +261,7 @@ export function portalRoutes(deps: PortalDeps): Router {
   };
 
   onTicket('comment', async (_ctx, s, number, form, files) => {
-    const text = String(form.text ?? '').trim().slice(0, 20_000);
+    const text = cutText(String(form.text ?? '').trim(), 20_000);
     const submission = z.string().uuid().safeParse(form.submission);
     if ((!text && files.length === 0) || !submission.success) throw new DomainError('invalid', 'Write a comment or add a file.');
     if (!(await store.ticket(s.org, s.reporter, number))) throw new DomainError('not_found', `No ticket #${number} of yours.`);

@@ -16,6 +16,7 @@ import { DomainError } from '../../core/errors.ts';
 import { html } from './html.ts';
 import { pageLocale, t, type PageLocale } from './i18n.ts';
 import { page } from './layout.ts';
+import { cutText } from '../../core/text.ts';
 
 export interface WebFormDeps { config: Config; orm: MikroORM; storage: AttachmentStorage; producer: IntakeProducer; redis: Redis; secret: string }
 
@@ -149,11 +150,11 @@ export function webFormRoutes(deps: WebFormDeps): Router {
     const choices = await forms.choices(form.organizationId);
     const objectId = choices.objects.find((o) => o.id === values.object)?.id;
     const kindId = choices.kinds.find((k) => k.id === values.kind)?.id;
-    const name = values.name.slice(0, 200) || undefined;
+    const name = cutText(values.name, 200) || undefined;
     const sender: IntakeEventInput['sender'] = values.email
       ? { kind: 'email', address: values.email, name, locale }
       : phoneOk ? { kind: 'phone', address: values.phone, name, locale } : { kind: 'web', address: `webform:${nonce}`, name, locale };
-    const firstLine = values.text.split('\n')[0]!.slice(0, 120);
+    const firstLine = cutText(values.text.split('\n')[0]!, 120);
     const event: IntakeEventInput = {
       organizationId: form.organizationId,
       channel: 'web',

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { ACTIONS } from './card.ts';
+import { NEW_TICKET_CALLBACK } from './modal.ts';
+
+export const SHORTCUT_CALLBACK = 'create_ticket';
+
+/**
+ * What to do with a signed request to the Request URL, judged by its shape before Bolt sees it:
+ * - `bolt`: one of the requests this app handles, in the shape Slack sends it;
+ * - `ignore`: a well-formed Slack request this app has no handler for (answered 200, so Slack does not retry);
+ * - `refuse`: not a Slack request at all (answered 400 with what was expected).
+ * Bolt answers malformed bodies with an empty 400, a 404 after three seconds or a 500, and a body of `null`
+ * throws inside its receiver where nothing catches it: only bodies that pass here reach it.
+ */
+export type Verdict = { verdict: 'bolt' } | { verdict: 'ignore'; why: string } | { verdict: 'refuse'; status: 400 | 415; message: string };
+
+const id = z.string().min(1);
+const object = z.object({}).passthrough();
+
+const urlVerification = z.object({ type: z.literal('url_verification'), challenge: z.string() });
+const eventCallback = z.object({ type: z.literal('event_callback'), event: z.object({ type: id }).passthrough(), event_id: z.string().optional() });
+
+const blockActions = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id }).passthrough(),
+  actions: z.array(z.object({ action_id: id }).passthrough()).min(1),
+});
+const viewSubmission = z.object({
+  type: z.literal('view_submission'),
+  user: z.object({ id }).passthrough(),
+  view: z.object({ id, callback_id: z.string(), state: z.object({ values: object }).passthrough() }).passthrough(),
+});
+const messageAction = z.object({
+  type: z.literal('message_action'),
+  callback_id: z.string(),
+  user: z.object({ id }).passthrough(),
+  channel: z.object({ id }).passthrough(),
+  message: z.object({ ts: id }).passthrough(),
+});
+const slashCommand = z.object({ command: z.string().startsWith('/'), text: z.string(), user_id: id, channel_id: id, trigger_id: id });
+
+/** Interactive payloads Slack may send to an app that this one does not ask for. */
+const UNHANDLED_INTERACTIONS = new Set(['view_closed', 'shortcut', 'block_suggestion', 'interactive_message', 'dialog_submission', 'dialog_cancellation']);
+const OUR_ACTIONS = new Set<string>(Object.values(ACTIONS));
+
+export function judgeSlackRequest(raw: Buffer, contentType: string): Verdict {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return judgeJson(parseJson(raw.toString('utf8')));
+  if (type === 'application/x-www-form-urlencoded') return judgeForm(new URLSearchParams(raw.toString('utf8')));
+  return { verdict: 'refuse', status: 415, message: 'Slack sends application/json (events) or application/x-www-form-urlencoded (interactivity, slash commands) here.' };
+}
+
+function judgeJson(body: unknown): Verdict {
+  if (!isObject(body)) return refuse('The body is not a Slack event: a JSON object was expected.');
+  if (body.type === 'url_verification') return urlVerification.safeParse(body).success ? bolt() : refuse('A Slack url_verification request carries its challenge as a string.');
+  if (body.type === 'event_callback') return eventCallback.safeParse(body).success ? bolt() : refuse('A Slack event_callback carries an event object with a type.');
+  if (body.type === 'app_rate_limited') return { verdict: 'ignore', why: 'Slack says it is dropping events for this app' };
+  return refuse(`Slack sends url_verification and event_callback bodies here, not ${describe(body.type)}.`);
+}
+
+function judgeForm(form: URLSearchParams): Verdict {
+  if (form.get('ssl_check') === '1') return bolt();
+  const payload = form.get('payload');
+  if (payload !== null) return judgeInteraction(parseJson(payload));
+  if (form.has('command')) {
+    return slashCommand.safeParse(Object.fromEntries(form)).success
+      ? bolt()
+      : refuse('A Slack slash command carries command, text, user_id, channel_id and trigger_id.');
+  }
+  return refuse('The form is not a Slack request: it has neither a payload (interactivity) nor a command.');
+}
+
+function judgeInteraction(body: unknown): Verdict {
+  if (!isObject(body) || typeof body.type !== 'string') return refuse('The payload is not a Slack interaction: a JSON object with a type was expected.');
+  const shaped = (schema: z.ZodTypeAny, what: string) => (schema.safeParse(body).success ? null : refuse(`This Slack ${body.type} payload lacks ${what}.`));
+  switch (body.type) {
+    case 'block_actions': {
+      const bad = shaped(blockActions, 'a user id or its actions');
+      if (bad) return bad;
+      const actions = body.actions as Array<{ action_id: string }>;
+      return OUR_ACTIONS.has(actions[0]!.action_id) ? bolt() : { verdict: 'ignore', why: `no handler for action ${actions[0]!.action_id}` };
+    }
+    case 'view_submission': {
+      const bad = shaped(viewSubmission, 'a user id, or a view with its id, callback_id and state');
+      if (bad) return bad;
+      const callback = (body.view as { callback_id: string }).callback_id;
+      return callback === NEW_TICKET_CALLBACK ? bolt() : { verdict: 'ignore', why: `no handler for view ${callback}` };
+    }
+    case 'message_action': {
+      const bad = shaped(messageAction, 'a callback_id, user, channel or message');
+      if (bad) return bad;
+      return body.callback_id === SHORTCUT_CALLBACK ? bolt() : { verdict: 'ignore', why: `no handler for shortcut ${String(body.callback_id)}` };
+    }
+    default:
+      return UNHANDLED_INTERACTIONS.has(body.type)
+        ? { verdict: 'ignore', why: `no handler for ${body.type}` }
+        : refuse(`Slack interactions are block_actions, view_submission or message_action here, not ${describe(body.type)}.`);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const describe = (type: unknown) => (typeof type === 'string' ? `"${type.slice(0, 40)}"` : 'a body without a type');
+const bolt = (): Verdict => ({ verdict: 'bolt' });
+const refuse = (message: string): Verdict => ({ verdict: 'refuse', status: 400, message });
