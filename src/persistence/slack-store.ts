@@ -20,8 +20,8 @@ export interface WorkspaceConfig {
 }
 
 export interface WorkspaceStatus {
-  organization_slug: string; team_id: string; team_name: string; triage_channel: string; note_markers: string[]; language: string;
-  enabled: boolean; last_error: string | null; routes: Array<{ category: string | null; service: string | null; channel: string }>;
+  organization: string; teamId: string; teamName: string; triageChannel: string; noteMarkers: string[]; language: string;
+  enabled: boolean; lastError: string | null; routes: Array<{ category: string | null; service: string | null; channel: string }>;
 }
 
 /** A ticket as its Slack message shows it. */
@@ -142,7 +142,8 @@ export class SlackStore {
 
   list(): Promise<WorkspaceStatus[]> {
     return withSql(this.orm, (sql) => sql.rows<WorkspaceStatus>(
-      `SELECT o.slug AS organization_slug, w.team_id, w.team_name, w.triage_channel, w.note_markers, w.language, w.enabled, w.last_error,
+      `SELECT o.slug AS organization, w.team_id AS "teamId", w.team_name AS "teamName", w.triage_channel AS "triageChannel",
+              w.note_markers AS "noteMarkers", w.language, w.enabled, w.last_error AS "lastError",
               coalesce((SELECT json_agg(json_build_object('category', c.name, 'service', s.name, 'channel', r.channel_id) ORDER BY r.created_at)
                           FROM slack_routes r LEFT JOIN categories c ON c.id = r.category_id LEFT JOIN services s ON s.id = r.service_id
                          WHERE r.organization_id = w.organization_id), '[]') AS routes

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectWorkspace } from '../../src/channels/slack/index.ts';
@@ -461,6 +463,59 @@ describe('language', () => {
     const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/ru');
     expect(answer.params.text).toContain('не принадлежит сотруднику');
   });
+});
+
+describe('administration', () => {
+  const cli = (args: string[], env: Record<string, string> = {}) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: app.db.url, DATA_DIR: app.dataDir, APP_SECRET: 'test-secret-test-secret', LOG_LEVEL: 'silent', SLACK_API_URL: slack.url, ...env }, timeout: 60_000,
+  });
+  const secret = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+
+  it('adds a workspace after auth.test, lists, tests and removes it; a wrong token or an unreachable Slack is one sentence', async () => {
+    const org = await seedOrganization(app, 'CLI Slack Org');
+    const token = slack.addWorkspace('T0CLI', 'U0CLIBOT');
+    await expect(cli(['slack', 'add', '--org', org.org.slug, '--token', 'xoxb-wrong-token', '--signing-secret', secret, '--channel', 'C0CLI']))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('Slack did not accept the bot token (invalid_auth)') });
+    await expect(cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLI', '--language', 'fr']))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('--language is one of en, ru, de') });
+    const added = JSON.parse((await cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLI', '--language', 'de'])).stdout);
+    expect(added).toMatchObject({ organization: org.org.slug, triageChannel: 'C0CLI', language: 'de', requestUrl: expect.stringMatching(/\/slack\/events$/) });
+    const listed = JSON.parse((await cli(['slack', 'list'])).stdout) as Array<Record<string, unknown>>;
+    expect(listed.find((w) => w.organization === org.org.slug)).toMatchObject({ teamId: 'T0CLI', triageChannel: 'C0CLI', language: 'de', enabled: true });
+    expect(JSON.stringify(listed)).not.toContain(token);
+    const [stored] = await sql(`SELECT bot_token, signing_secret FROM slack_workspaces WHERE team_id = 'T0CLI'`);
+    expect(`${stored!.bot_token} ${stored!.signing_secret}`).not.toMatch(new RegExp(`${token}|${secret}`));
+    expect(JSON.parse((await cli(['slack', 'test', '--org', org.org.slug])).stdout)).toMatchObject({ team: 'Team T0CLI', triageChannel: { id: 'C0CLI', ok: true, member: true } });
+    // A triage channel Slack cannot show fails the test, saying what to check.
+    slack.failNext('conversations.info', { error: 'channel_not_found' });
+    const failed = await cli(['slack', 'test', '--org', org.org.slug]).then(() => null, (err: { code: number; stdout: string }) => err);
+    expect(failed?.code).toBe(1);
+    expect(JSON.parse(failed!.stdout).problem).toContain('channel_not_found');
+    // Slack out of reach is not a refused token.
+    await expect(cli(['slack', 'test', '--org', org.org.slug], { SLACK_API_URL: 'http://127.0.0.1:9/api/' }))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('Slack could not be reached') });
+    expect(JSON.parse((await cli(['slack', 'remove', '--org', org.org.slug])).stdout)).toEqual({ removed: org.org.slug });
+    expect(await sql(`SELECT 1 FROM slack_workspaces WHERE team_id = 'T0CLI'`)).toHaveLength(0);
+  }, 120_000);
+
+  it('connects the workspace the environment names at start, in the language it names', async () => {
+    const envOrg = await app.directory.createOrganization('Env Slack Org', 'env-slack-org');
+    const token = slack.addWorkspace('T0ENV', 'U0ENVBOT');
+    const second = await startTestApp({
+      db: app.db, web: false,
+      env: {
+        SLACK_API_URL: slack.url, APP_SECRET: 'test-secret-test-secret', SLACK_BOT_TOKEN: token, SLACK_SIGNING_SECRET: secret,
+        SLACK_ORGANIZATION: 'env-slack-org', SLACK_TRIAGE_CHANNEL: 'C0ENV', SLACK_LANGUAGE: 'ru',
+      },
+      workerOptions: { email: false, telegram: false },
+    });
+    try {
+      const [row] = await sql(`SELECT organization_id, triage_channel, language FROM slack_workspaces WHERE team_id = 'T0ENV'`);
+      expect(row).toMatchObject({ organization_id: envOrg.id, triage_channel: 'C0ENV', language: 'ru' });
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });
 
 describe('signatures', () => {
