@@ -1,4 +1,5 @@
 import type { Locale } from '../../core/vocabulary.ts';
+import { fillPlaceholders } from '../../core/text.ts';
 
 /**
  * What the Slack app says to agents, in the workspace's language (`slack add --language`, SLACK_LANGUAGE).
@@ -105,7 +106,7 @@ const TEXTS = {
 export type SlackTextKey = keyof typeof TEXTS;
 
 export function slackText(key: SlackTextKey, locale: Locale, vars: Record<string, string | number> = {}): string {
-  return TEXTS[key][locale].replace(/\{(\w+)\}/g, (whole, name: string) => (vars[name] !== undefined ? String(vars[name]) : whole));
+  return fillPlaceholders(TEXTS[key][locale], vars);
 }
 
 /** Statuses as agents say them (the reporters' wording, "waiting for your answer", would be wrong here). */

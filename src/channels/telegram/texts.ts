@@ -1,3 +1,5 @@
+import { fillPlaceholders } from '../../core/text.ts';
+
 /** What the bot says, in the reporter's language (Telegram's language_code; English when unknown). */
 export type BotLocale = 'en' | 'ru' | 'de';
 
@@ -46,7 +48,7 @@ const TEXTS = {
 } as const;
 
 export function botText(key: keyof typeof TEXTS, locale: BotLocale, vars: Record<string, string | number> = {}): string {
-  return TEXTS[key][locale].replace(/\{(\w+)\}/g, (whole, name: string) => (vars[name] !== undefined ? String(vars[name]) : whole));
+  return fillPlaceholders(TEXTS[key][locale], vars);
 }
 
 /** Telegram's limit for one message's text. */

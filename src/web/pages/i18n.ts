@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { fillPlaceholders } from '../../core/text.ts';
 
 export type PageLocale = 'en' | 'ru' | 'de';
 export const PAGE_LOCALES: readonly PageLocale[] = ['en', 'ru', 'de'];
@@ -80,7 +81,7 @@ const T = {
 type Key = Exclude<keyof typeof T, 'status'>;
 
 export function t(locale: PageLocale, key: Key, vars: Record<string, string | number> = {}): string {
-  return T[key][locale].replace(/\{(\w+)\}/g, (whole, name: string) => (vars[name] !== undefined ? String(vars[name]) : whole));
+  return fillPlaceholders(T[key][locale], vars);
 }
 
 export function statusLabel(locale: PageLocale, status: string): string {
