@@ -20,8 +20,8 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
     .requiredOption('--token <token>', "the app's Bot User OAuth Token (xoxb-...)")
     .requiredOption('--signing-secret <secret>', "the app's Signing Secret (Basic Information)")
     .requiredOption('--channel <id>', 'the triage channel id (C0123ABCD); invite the app to it')
-    .option('--note-markers <list>', 'comma-separated prefixes that make a thread reply an internal note')
-    .option('--language <code>', `what the app says to agents in: ${LOCALES.join(', ')} (default: SLACK_LANGUAGE, else en)`)
+    .option('--note-markers <list>', 'comma-separated prefixes that make a thread reply an internal note (with --replace: kept unless given)')
+    .option('--language <code>', `what the app says to agents in: ${LOCALES.join(', ')} (default: SLACK_LANGUAGE, else en; with --replace: kept unless given)`)
     .option('--replace', 'replace the workspace the organization has')
     .action(async (opts: { org: string; token: string; signingSecret: string; channel: string; noteMarkers?: string; language?: string; replace?: boolean }) => {
       if (!/^xox[a-z]-/.test(opts.token)) throw new InvalidArgumentError('--token does not look like a bot token (xoxb-...).');
@@ -30,11 +30,14 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
       if (opts.language !== undefined && !(LOCALES as readonly string[]).includes(opts.language)) {
         throw new InvalidArgumentError(`--language is one of ${LOCALES.join(', ')}.`);
       }
-      const language = (opts.language as Locale | undefined) ?? cli.language();
-      const markers = opts.noteMarkers ? opts.noteMarkers.split(',').map((m) => m.trim()).filter(Boolean) : [...cli.noteMarkers()];
       await cli.withDatabase(async (orm, secret) => {
         const org = await new Directory(orm).organization(opts.org);
-        const ws = await connectWorkspace(new SlackStore(orm, new SecretBox(secret)), cli.apiUrl(), {
+        const store = new SlackStore(orm, new SecretBox(secret));
+        // Replacing the token or the channel keeps the settings that were not named.
+        const before = opts.replace ? await store.byOrganization(org.id) : null;
+        const language = (opts.language as Locale | undefined) ?? before?.language ?? cli.language();
+        const markers = opts.noteMarkers ? opts.noteMarkers.split(',').map((m) => m.trim()).filter(Boolean) : (before?.noteMarkers ?? [...cli.noteMarkers()]);
+        const ws = await connectWorkspace(store, cli.apiUrl(), {
           organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers, language,
         }, { replace: opts.replace });
         cli.print({

@@ -38,9 +38,20 @@ export function readJsonObject(ctx: Context): Record<string, unknown> {
  */
 function withWholeCharacters(value: unknown): unknown {
   if (typeof value === 'string') return wellFormed(value);
-  if (Array.isArray(value)) return value.map(withWholeCharacters);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [wellFormed(k), withWholeCharacters(v)]));
+  // In place and without recursion: the value was just parsed, and a deeply nested body must not overflow the stack.
+  const pending: object[] = value !== null && typeof value === 'object' ? [value] : [];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const v = record[key];
+      if (typeof v === 'string') record[key] = wellFormed(v);
+      else if (v !== null && typeof v === 'object') pending.push(v);
+      const whole = wellFormed(key);
+      if (whole !== key) {
+        record[whole] = record[key];
+        delete record[key];
+      }
+    }
   }
   return value;
 }

@@ -450,11 +450,11 @@ describe('language', () => {
     expect([201, 202]).toContain(created.status);
     const card = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && !c.params.thread_ts);
     const blocks = JSON.stringify(card.params.blocks);
-    for (const word of ['Не печатает принтер', 'Заявитель', 'Статус', 'Приоритет', 'Взять', 'Решено', 'Закрыть', 'Обычный']) expect(blocks).toContain(word);
+    for (const word of ['Не печатает принтер', 'Заявитель', 'Статус', 'Приоритет', 'Взять', 'Решить', 'Закрыть', 'Обычный']) expect(blocks).toContain(word);
     expect(blocks).not.toMatch(/Reporter|Take|Resolve/);
     const thread = await until(async () => (await sql<{ ts: string }>(`SELECT s.ts FROM slack_threads s WHERE s.organization_id = $1`, [ru.org.id]))[0], 'the thread');
     const first = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && c.params.thread_ts === thread.ts);
-    expect(String(first.params.text)).toContain('открыл(а) это обращение за заявителя');
+    expect(String(first.params.text)).toContain('открыл(а) это обращение от имени заявителя');
     // A stranger in that workspace is told in Russian why nothing happened.
     slack.addUser({ id: 'U0RUSTRANGER', name: 'Пётр', email: 'petr@elsewhere.test', teamId: ruTeam.teamId });
     // The web process reads the list of workspaces again at most once a second, so a workspace connected just
@@ -483,9 +483,12 @@ describe('administration', () => {
     const listed = JSON.parse((await cli(['slack', 'list'])).stdout) as Array<Record<string, unknown>>;
     expect(listed.find((w) => w.organization === org.org.slug)).toMatchObject({ teamId: 'T0CLI', triageChannel: 'C0CLI', language: 'de', enabled: true });
     expect(JSON.stringify(listed)).not.toContain(token);
+    // Moving to another triage channel keeps the language it was given.
+    const moved = JSON.parse((await cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLIMOVED', '--replace'])).stdout);
+    expect(moved).toMatchObject({ triageChannel: 'C0CLIMOVED', language: 'de' });
     const [stored] = await sql(`SELECT bot_token, signing_secret FROM slack_workspaces WHERE team_id = 'T0CLI'`);
     expect(`${stored!.bot_token} ${stored!.signing_secret}`).not.toMatch(new RegExp(`${token}|${secret}`));
-    expect(JSON.parse((await cli(['slack', 'test', '--org', org.org.slug])).stdout)).toMatchObject({ team: 'Team T0CLI', triageChannel: { id: 'C0CLI', ok: true, member: true } });
+    expect(JSON.parse((await cli(['slack', 'test', '--org', org.org.slug])).stdout)).toMatchObject({ team: 'Team T0CLI', triageChannel: { id: 'C0CLIMOVED', ok: true, member: true } });
     // A triage channel Slack cannot show fails the test, saying what to check.
     slack.failNext('conversations.info', { error: 'channel_not_found' });
     const failed = await cli(['slack', 'test', '--org', org.org.slug]).then(() => null, (err: { code: number; stdout: string }) => err);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { renderCard } from '../../src/channels/slack/card.ts';
+import { renderCard, threadText } from '../../src/channels/slack/card.ts';
 import { readMarker, slackToPlain, ticketNumber } from '../../src/channels/slack/inbound.ts';
 import { judgeSlackRequest } from '../../src/channels/slack/request-shape.ts';
 import { readNewTicket } from '../../src/channels/slack/modal.ts';
 import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
 import { classifySlackError, SlackRefusal } from '../../src/channels/slack/web-api.ts';
 import { DeliveryError } from '../../src/core/ports.ts';
+import { wellFormed } from '../../src/core/text.ts';
 import type { TicketCard } from '../../src/persistence/slack-store.ts';
 
 const card: TicketCard = {
@@ -126,5 +127,17 @@ describe('the shape of what reaches Bolt', () => {
     expect(json({ type: 'something_else' })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('"something_else"') });
     expect(form({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'U1' } }) })).toMatchObject({ verdict: 'refuse' });
     expect(judgeSlackRequest(Buffer.from('x'), 'text/plain')).toMatchObject({ verdict: 'refuse', status: 415 });
+  });
+});
+
+describe('long thread posts', () => {
+  it('are cut between characters and outside an entity, with a pointer to the ticket', () => {
+    const body = `${'a'.repeat(38_999)}😀${'b'.repeat(2000)}`;
+    const text = threadText('head', body, 'https://h.test/t/1', 'en');
+    expect(text).toMatch(/a…\n_\(cut; the whole message is on <https:\/\/h\.test\/t\/1\|the ticket>\)_$/);
+    expect(wellFormed(text)).toBe(text);
+    const entity = threadText('head', `${'a'.repeat(38_998)}&${'b'.repeat(2000)}`, 'https://h.test/t/1', 'en');
+    expect(entity).toContain('a…');
+    expect(entity).not.toContain('&am');
   });
 });

@@ -8,7 +8,6 @@ describe("cutting people's text", () => {
     expect(cutText(text, 120)).toBe('a'.repeat(119));
     expect(cutText(text, 121)).toBe(`${'a'.repeat(119)}😀`);
     expect(cutText('short', 120)).toBe('short');
-    expect(wellFormed(cutText(text, 120))).toBe(cutText(text, 120));
   });
   it('replaces lone halves, and leaves whole characters alone', () => {
     expect(wellFormed('a\ud83db')).toBe('a\uFFFDb');

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PRIORITIES, type Locale } from '../../core/vocabulary.ts';
 import type { TicketCard } from '../../persistence/slack-store.ts';
+import { cutText } from '../../core/text.ts';
 import { channelName, priorityName, slackText, staffStatus } from './texts.ts';
 
 /** The buttons' action ids, shared by the card and the handlers. */
@@ -77,6 +78,7 @@ export function priorityOption(priority: string, locale: Locale): unknown {
 export function threadText(header: string, body: string, link: string, locale: Locale): string {
   const max = 39_000;
   const escaped = escapeMrkdwn(body);
-  const cut = escaped.length > max ? `${escaped.slice(0, max)}…\n${slackText('cut', locale, { link })}` : escaped;
+  // Cut between characters (half an emoji cannot be sent) and outside an entity like &amp;.
+  const cut = escaped.length > max ? `${cutText(escaped, max).replace(/&[a-z]*$/, '')}…\n${slackText('cut', locale, { link })}` : escaped;
   return `${header}\n${cut}`;
 }

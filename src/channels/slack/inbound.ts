@@ -114,7 +114,8 @@ export class SlackInbound {
       actions: Array<{ action_id: string; value?: string; selected_option?: { value: string }; block_id?: string }> };
     const act = body.actions[0];
     if (!act) return 'no action';
-    const number = ticketNumber(act.value ?? act.block_id?.replace(/^ticket_/, '') ?? '');
+    const typed = act.value ?? act.block_id?.replace(/^ticket_/, '') ?? '';
+    const number = ticketNumber(typed);
     const channel = body.channel?.id ?? body.container?.channel_id;
     const tell = (text: string) => this.tell(client, { channel, user: body.user.id, responseUrl: body.response_url }, text);
     const person = await this.person(ws, client, body.user.id);
@@ -125,7 +126,7 @@ export class SlackInbound {
     const actor: Actor = { userId: person.staff.userId, organizationId: ws.organizationId, role: person.staff.role as Actor['role'] };
     const card = number ? await this.deps.store.cardByNumber(ws.organizationId, number) : null;
     if (!card) {
-      await tell(slackText('noTicket', ws.language, { number: act.value ?? '?' }));
+      await tell(slackText('noTicket', ws.language, { number: typed || '?' }));
       return 'no ticket';
     }
     let patch: TicketPatch;
@@ -142,7 +143,7 @@ export class SlackInbound {
       await this.deps.notify(notificationIds).catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not queue notifications; the sweeper will'));
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      await tell(`#${card.number}: ${err.message}`);
+      await tell(slackText('changeRefused', ws.language, { number: card.number, reason: err.message }));
       return 'refused';
     }
     await this.deps.changed(ws.organizationId, card.id);

@@ -1,12 +1,13 @@
 import { PRIORITIES, type Locale, type Priority } from '../../core/vocabulary.ts';
 import { priorityOption } from './card.ts';
-import { slackText } from './texts.ts';
+import { priorityName, slackText } from './texts.ts';
 import { cutText } from '../../core/text.ts';
 
 export const NEW_TICKET_CALLBACK = 'ticket_new';
 /** Slack's form enforces these too; a submission made by hand is held to them here. */
 const MAX_SUBJECT = 300;
 const MAX_DESCRIPTION = 3000;
+const MAX_NAME = 200;
 
 /** The `/ticket new` form: a ticket on someone's behalf (the reporter hears back by email). */
 export function newTicketModal(locale: Locale, subject = ''): unknown {
@@ -22,7 +23,7 @@ export function newTicketModal(locale: Locale, subject = ''): unknown {
     close: { type: 'plain_text', text: t('modalCancel') },
     blocks: [
       input('reporter', t('reporterEmail'), { type: 'email_text_input', placeholder: { type: 'plain_text', text: 'name@example.com' } }),
-      input('reporter_name', t('reporterName'), { type: 'plain_text_input' }, true),
+      input('reporter_name', t('reporterName'), { type: 'plain_text_input', max_length: MAX_NAME }, true),
       input('subject', t('subject'), { type: 'plain_text_input', max_length: MAX_SUBJECT, ...(subject ? { initial_value: cutText(subject, MAX_SUBJECT) } : {}) }),
       input('description', t('description'), { type: 'plain_text_input', multiline: true, max_length: MAX_DESCRIPTION }),
       input('priority', t('priority'), {
@@ -51,7 +52,8 @@ export function readNewTicket(values: Values, locale: Locale): NewTicket | { err
   else if (subject.length > MAX_SUBJECT) errors.subject = slackText('tooLong', locale, { max: MAX_SUBJECT });
   if (!description) errors.description = slackText('noDescription', locale);
   else if (description.length > MAX_DESCRIPTION) errors.description = slackText('tooLong', locale, { max: MAX_DESCRIPTION });
-  if (!PRIORITIES.includes(priority)) errors.priority = slackText('badPriority', locale, { priorities: PRIORITIES.join(', ') });
+  if (!PRIORITIES.includes(priority)) errors.priority = slackText('badPriority', locale, { priorities: PRIORITIES.map((p) => priorityName(p, locale)).join(', ') });
+  if (get('reporter_name').length > MAX_NAME) errors.reporter_name = slackText('tooLong', locale, { max: MAX_NAME });
   if (Object.keys(errors).length > 0) return { errors };
   return { reporterEmail, reporterName: get('reporter_name'), subject, description, priority };
 }

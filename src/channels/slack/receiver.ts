@@ -35,7 +35,7 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     const previous = cache?.apps ?? [];
     const next = workspaces.map((ws) => {
       const same = previous.find((p) => p.ws.id === ws.id && p.ws.botToken === ws.botToken && p.ws.signingSecret === ws.signingSecret
-        && p.ws.organizationId === ws.organizationId);
+        && p.ws.organizationId === ws.organizationId && p.ws.language === ws.language);
       return same ? { ...same, ws } : { ws, ...boltApp(ws, deps, log) };
     });
     cache = { at: Date.now(), apps: next };

@@ -20,7 +20,7 @@ const TEXTS = {
   unknownReporter: { en: 'unknown', ru: 'неизвестен', de: 'unbekannt' },
   nobody: { en: '_nobody yet_', ru: '_пока никто_', de: '_noch niemand_' },
   take: { en: 'Take', ru: 'Взять', de: 'Übernehmen' },
-  resolve: { en: 'Resolve', ru: 'Решено', de: 'Gelöst' },
+  resolve: { en: 'Resolve', ru: 'Решить', de: 'Lösen' },
   close: { en: 'Close', ru: 'Закрыть', de: 'Schließen' },
   summary: { en: '#{number} {subject} ({status}, {priority})', ru: '#{number} {subject} ({status}, {priority})', de: '#{number} {subject} ({status}, {priority})' },
 
@@ -28,7 +28,7 @@ const TEXTS = {
   noteHeader: { en: ':lock: {who} left an internal note:', ru: ':lock: {who} оставил(а) внутреннюю заметку:', de: ':lock: {who} hat eine interne Notiz hinterlassen:' },
   openedForHeader: {
     en: ':memo: {who} opened this ticket for the reporter ({channel}):',
-    ru: ':memo: {who} открыл(а) это обращение за заявителя ({channel}):',
+    ru: ':memo: {who} открыл(а) это обращение от имени заявителя ({channel}):',
     de: ':memo: {who} hat dieses Ticket für die meldende Person eröffnet ({channel}):',
   },
   answeredHeader: { en: ':outbox_tray: {who} answered the reporter ({channel}):', ru: ':outbox_tray: {who} ответил(а) заявителю ({channel}):', de: ':outbox_tray: {who} hat der meldenden Person geantwortet ({channel}):' },
@@ -39,14 +39,14 @@ const TEXTS = {
   notDelivered: {
     en: ':warning: Not delivered to the reporter: {reasons}. The reply is kept on the ticket.',
     ru: ':warning: Не доставлено заявителю: {reasons}. Ответ сохранён в обращении.',
-    de: ':warning: Nicht zugestellt: {reasons}. Die Antwort bleibt im Ticket gespeichert.',
+    de: ':warning: Nicht an die meldende Person zugestellt: {reasons}. Die Antwort bleibt im Ticket gespeichert.',
   },
 
   // What only the person who acted sees.
   notMember: {
     en: 'Only full members of this Slack workspace can act for the helpdesk (not guests, bots or people from other organizations): nothing was sent or changed.',
     ru: 'Действовать от имени службы поддержки могут только полноправные участники этого пространства Slack (не гости, боты или люди из других организаций): ничего не отправлено и не изменено.',
-    de: 'Nur volle Mitglieder dieses Slack-Workspaces können für den Helpdesk handeln (keine Gäste, Bots oder Personen anderer Organisationen): Es wurde nichts gesendet oder geändert.',
+    de: 'Nur vollwertige Mitglieder dieses Slack-Workspaces können für den Helpdesk handeln (keine Gäste, Bots oder Personen anderer Organisationen): Es wurde nichts gesendet oder geändert.',
   },
   notAgent: {
     en: 'Your Slack account ({email}) is not an agent of this helpdesk, so nothing was sent or changed. Ask an admin to add an agent with this email.',
@@ -58,6 +58,7 @@ const TEXTS = {
     ru: 'Slack не сообщает нам ваш адрес электронной почты, поэтому мы не можем сопоставить вас с сотрудником: ничего не отправлено и не изменено. (Приложению нужно право users:read.email.)',
     de: 'Slack nennt uns Ihre E-Mail-Adresse nicht, daher können wir Sie keinem Agenten zuordnen: Es wurde nichts gesendet oder geändert. (Die App braucht den Scope users:read.email.)',
   },
+  changeRefused: { en: '#{number}: {reason}', ru: '#{number}: изменение не принято. {reason}', de: '#{number}: Änderung nicht übernommen. {reason}' },
   replyRefused: { en: 'This reply was not taken: {reason}', ru: 'Этот ответ не принят: {reason}', de: 'Diese Antwort wurde nicht übernommen: {reason}' },
   noTicket: { en: 'Ticket #{number} does not exist in this helpdesk.', ru: 'Обращения #{number} в этой службе поддержки нет.', de: 'Ticket #{number} gibt es in diesem Helpdesk nicht.' },
   itsThread: { en: 'Its thread: <#{channel}>', ru: 'Его ветка: <#{channel}>', de: 'Sein Thread: <#{channel}>' },
@@ -79,7 +80,7 @@ const TEXTS = {
   fileTooLarge: {
     en: '[The file "{name}" ({size} MB) was left out: it is larger than {limit} MB.]',
     ru: '[Файл «{name}» ({size} МБ) не приложен: он больше {limit} МБ.]',
-    de: '[Die Datei „{name}“ ({size} MB) fehlt: Sie ist größer als {limit} MB.]',
+    de: '[Die Datei „{name}“ ({size} MB) fehlt: Die Datei ist größer als {limit} MB.]',
   },
   fileNoScope: {
     en: '[The file "{name}" could not be taken from Slack: the app may not read files (it needs the files:read scope).]',
