@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderCard, threadText } from '../../src/channels/slack/card.ts';
 import { readMarker, slackToPlain, ticketNumber } from '../../src/channels/slack/inbound.ts';
-import { judgeSlackRequest } from '../../src/channels/slack/request-shape.ts';
+import { claimedTeam, judgeSlackRequest, readSlackBody } from '../../src/channels/slack/request-shape.ts';
 import { readNewTicket } from '../../src/channels/slack/modal.ts';
 import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
 import { classifySlackError, SlackRefusal } from '../../src/channels/slack/web-api.ts';
@@ -110,8 +110,8 @@ describe('ticket numbers typed by people', () => {
 });
 
 describe('the shape of what reaches Bolt', () => {
-  const json = (v: unknown) => judgeSlackRequest(Buffer.from(JSON.stringify(v)), 'application/json');
-  const form = (v: Record<string, string>) => judgeSlackRequest(Buffer.from(new URLSearchParams(v).toString()), 'application/x-www-form-urlencoded; charset=utf-8');
+  const json = (v: unknown) => judgeSlackRequest(readSlackBody(Buffer.from(JSON.stringify(v)), 'application/json'));
+  const form = (v: Record<string, string>) => judgeSlackRequest(readSlackBody(Buffer.from(new URLSearchParams(v).toString()), 'application/x-www-form-urlencoded; charset=utf-8'));
   it('passes what this app handles, in the shape Slack sends it', () => {
     expect(json({ type: 'url_verification', challenge: 'c' })).toEqual({ verdict: 'bolt' });
     expect(json({ type: 'event_callback', event: { type: 'message' }, event_id: 'Ev1' })).toEqual({ verdict: 'bolt' });
@@ -126,7 +126,14 @@ describe('the shape of what reaches Bolt', () => {
     expect(json({ type: 'event_callback', event: null })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('event object') });
     expect(json({ type: 'something_else' })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('"something_else"') });
     expect(form({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'U1' } }) })).toMatchObject({ verdict: 'refuse' });
-    expect(judgeSlackRequest(Buffer.from('x'), 'text/plain')).toMatchObject({ verdict: 'refuse', status: 415 });
+    expect(judgeSlackRequest(readSlackBody(Buffer.from('x'), 'text/plain'))).toMatchObject({ verdict: 'refuse', status: 415 });
+  });
+  it('reads the team a request names: the authorized one for events, the team of interactions and commands', () => {
+    const read = (body: string, type: string) => claimedTeam(readSlackBody(Buffer.from(body), type));
+    expect(read(JSON.stringify({ team_id: 'T_OWNER', authorizations: [{ team_id: 'T_US' }], event: { type: 'message' } }), 'application/json')).toBe('T_US');
+    expect(read(`payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', team: { id: 'T_ACT' } }))}`, 'application/x-www-form-urlencoded')).toBe('T_ACT');
+    expect(read('command=%2Fticket&team_id=T_CMD', 'application/x-www-form-urlencoded')).toBe('T_CMD');
+    expect(read('null', 'application/json')).toBeUndefined();
   });
 });
 

@@ -10,7 +10,7 @@ import { HttpError } from '../../web/http-error.ts';
 import { ACTIONS } from './card.ts';
 import { NEW_TICKET_CALLBACK, newTicketModal, readNewTicket } from './modal.ts';
 import { slackText } from './texts.ts';
-import { SHORTCUT_CALLBACK, judgeSlackRequest } from './request-shape.ts';
+import { SHORTCUT_CALLBACK, claimedTeam, judgeSlackRequest, readSlackBody } from './request-shape.ts';
 import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
 
 const CACHE_MS = 10_000;
@@ -48,7 +48,8 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     if (!signature || !Number.isFinite(timestamp)) throw new HttpError(401, 'unauthenticated', 'Slack requests carry X-Slack-Signature and X-Slack-Request-Timestamp.');
     if (Math.abs(Date.now() / 1000 - timestamp) > MAX_AGE_S) throw new HttpError(401, 'unauthenticated', 'The request is older than five minutes (or the clocks disagree).');
     const raw = await readBody(ctx.req);
-    const hint = teamHint(raw, ctx.get('content-type'));
+    const body = readSlackBody(raw, ctx.get('content-type'));
+    const hint = claimedTeam(body);
     const find = (candidates: Awaited<ReturnType<typeof apps>>) =>
       [...candidates.filter((c) => c.ws.teamId === hint), ...candidates.filter((c) => c.ws.teamId !== hint)]
         .find((c) => signedBy(c.ws.signingSecret, timestamp, raw, signature));
@@ -56,7 +57,7 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     if (!match) throw new HttpError(401, 'unauthenticated', 'The signature matches no connected Slack workspace.');
     // One Slack app installed in two workspaces signs for both: the team the body names must be the one matched.
     if (hint && hint !== match.ws.teamId) throw new HttpError(401, 'unauthenticated', `Workspace ${hint} is not connected to this helpdesk.`);
-    const judged = judgeSlackRequest(raw, ctx.get('content-type'));
+    const judged = judgeSlackRequest(body);
     if (judged.verdict === 'refuse') throw new HttpError(judged.status, judged.status === 415 ? 'unsupported_media_type' : 'bad_request', judged.message);
     if (judged.verdict === 'ignore') {
       log.debug({ team: match.ws.teamId, why: judged.why }, 'slack request acknowledged and ignored');
@@ -159,25 +160,6 @@ function signedBy(secret: string, timestamp: number, raw: Buffer, signature: str
   const expected = Buffer.from(`v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest('hex')}`);
   const given = Buffer.from(signature);
   return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
-/** The team a request says it comes from (unverified: only the order in which secrets are tried). */
-function teamHint(raw: Buffer, contentType: string): string | undefined {
-  try {
-    const text = raw.toString('utf8');
-    const body = contentType.startsWith('application/x-www-form-urlencoded')
-      ? (() => {
-          const form = new URLSearchParams(text);
-          const payload = form.get('payload');
-          return payload ? JSON.parse(payload) : Object.fromEntries(form);
-        })()
-      : JSON.parse(text);
-    // In a channel shared with another organization the event's team_id is the channel's owner; the
-    // workspace the event was delivered for is the one authorized.
-    return body.authorizations?.[0]?.team_id ?? body.team_id ?? body.team?.id ?? undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -43,10 +43,38 @@ const slashCommand = z.object({ command: z.string().startsWith('/'), text: z.str
 const UNHANDLED_INTERACTIONS = new Set(['view_closed', 'shortcut', 'block_suggestion', 'interactive_message', 'dialog_submission', 'dialog_cancellation']);
 const OUR_ACTIONS = new Set<string>(Object.values(ACTIONS));
 
-export function judgeSlackRequest(raw: Buffer, contentType: string): Verdict {
+/** A request body read once: JSON (events), a form (slash commands) with its JSON `payload` (interactivity), or neither. */
+export type SlackBody =
+  | { kind: 'json'; value: unknown }
+  | { kind: 'form'; form: URLSearchParams; payload: unknown }
+  | { kind: 'other' };
+
+export function readSlackBody(raw: Buffer, contentType: string): SlackBody {
   const type = contentType.split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/json') return judgeJson(parseJson(raw.toString('utf8')));
-  if (type === 'application/x-www-form-urlencoded') return judgeForm(new URLSearchParams(raw.toString('utf8')));
+  if (type === 'application/json') return { kind: 'json', value: parseJson(raw.toString('utf8')) };
+  if (type === 'application/x-www-form-urlencoded') {
+    const form = new URLSearchParams(raw.toString('utf8'));
+    const payload = form.get('payload');
+    return { kind: 'form', form, payload: payload === null ? undefined : parseJson(payload) };
+  }
+  return { kind: 'other' };
+}
+
+/**
+ * The team a request says it comes from (unverified: it only orders the secrets tried). In a channel shared
+ * with another organization an event's team_id is the channel's owner; the workspace it was delivered for is
+ * the one authorized.
+ */
+export function claimedTeam(body: SlackBody): string | undefined {
+  const v = (body.kind === 'json' ? body.value : body.kind === 'form' ? (body.payload ?? Object.fromEntries(body.form)) : undefined) as
+    { authorizations?: Array<{ team_id?: string }>; team_id?: string; team?: { id?: string } } | null | undefined;
+  if (!isObject(v)) return undefined;
+  return v.authorizations?.[0]?.team_id ?? v.team_id ?? v.team?.id ?? undefined;
+}
+
+export function judgeSlackRequest(body: SlackBody): Verdict {
+  if (body.kind === 'json') return judgeJson(body.value);
+  if (body.kind === 'form') return judgeForm(body.form, body.payload);
   return { verdict: 'refuse', status: 415, message: 'Slack sends application/json (events) or application/x-www-form-urlencoded (interactivity, slash commands) here.' };
 }
 
@@ -58,10 +86,9 @@ function judgeJson(body: unknown): Verdict {
   return refuse(`Slack sends url_verification and event_callback bodies here, not ${describe(body.type)}.`);
 }
 
-function judgeForm(form: URLSearchParams): Verdict {
+function judgeForm(form: URLSearchParams, payload: unknown): Verdict {
   if (form.get('ssl_check') === '1') return bolt();
-  const payload = form.get('payload');
-  if (payload !== null) return judgeInteraction(parseJson(payload));
+  if (form.has('payload')) return judgeInteraction(payload);
   if (form.has('command')) {
     return slashCommand.safeParse(Object.fromEntries(form)).success
       ? bolt()
