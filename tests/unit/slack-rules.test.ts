@@ -124,7 +124,8 @@ describe('the shape of what reaches Bolt', () => {
     expect(form({ payload: JSON.stringify({ type: 'message_action', callback_id: 'other', user: { id: 'U1' }, channel: { id: 'C1' }, message: { ts: '1.2' } }) }).verdict).toBe('ignore');
     expect(json(null)).toMatchObject({ verdict: 'refuse', status: 400 });
     expect(json({ type: 'event_callback', event: null })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('event object') });
-    expect(json({ type: 'something_else' })).toMatchObject({ verdict: 'refuse', message: expect.stringContaining('"something_else"') });
+    expect(json({ type: 'something_new' })).toMatchObject({ verdict: 'ignore', why: expect.stringContaining('"something_new"') });
+    expect(json({ event: { type: 'message' } })).toMatchObject({ verdict: 'refuse', status: 400 });
     expect(form({ payload: JSON.stringify({ type: 'view_submission', user: { id: 'U1' } }) })).toMatchObject({ verdict: 'refuse' });
     expect(judgeSlackRequest(readSlackBody(Buffer.from('x'), 'text/plain'))).toMatchObject({ verdict: 'refuse', status: 415 });
   });
