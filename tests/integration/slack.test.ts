@@ -278,6 +278,18 @@ describe('the thread', () => {
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
   });
 
+  it('a reply deleted in Slack before its outcome is shown is delivered, and fails no job', async () => {
+    const t = await mailTicket('Deleted reply', 'please answer');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, AGENT, 'Answer that the agent deletes at once.');
+    slack.deleteMessage(team.teamId, thread.channel, reply.ts);
+    await smtp.waitFor((m) => m.envelopeTo.includes(t.email) && (m.parsed.text ?? '').includes('Answer that the agent deletes'));
+    await slack.waitForCall((c) => c.method === 'reactions.add' && c.params.timestamp === reply.ts);
+    await sleep(300);
+    const failed = await app.rt.slackOutboundQueue.getFailed();
+    expect(failed.filter((j) => j.data.kind === 'outcome').map((j) => j.failedReason)).toEqual([]);
+  });
+
   it('a retried event and the same event_id twice make one message', async () => {
     const t = await mailTicket('Retries', 'Slack retries');
     const thread = await parentOf(t.number);

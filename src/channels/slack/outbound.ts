@@ -180,7 +180,10 @@ export class SlackOutbound {
     try {
       await client.reactions.add({ channel: post.channelId, timestamp: post.ts, name: reaction });
     } catch (err) {
-      if (platformError(err) !== 'already_reacted') throw classifySlackError(err);
+      const refused = platformError(err);
+      // The reply was deleted (or its channel archived) before its outcome came: nothing left to mark.
+      if (refused === 'message_not_found' || refused === 'channel_not_found' || refused === 'is_archived') return 'reply gone';
+      if (refused !== 'already_reacted') throw classifySlackError(err);
     }
     if (line) {
       await this.inTicket(ws, post.ticketId, async (c, lock) => {
