@@ -19,6 +19,8 @@ import { addMailCommands } from './mail-commands.ts';
 import { addTelegramCommands } from './telegram-commands.ts';
 import { addSlackCommands } from './slack-commands.ts';
 import { createRedis } from '../workers/redis.ts';
+import { SLACK_INBOUND, SLACK_OUTBOUND } from '../channels/slack/queues.ts';
+import { TELEGRAM_QUEUE } from '../channels/telegram/updates-queue.ts';
 
 /**
  * What an administrator does before there is a web console. Results are JSON on stdout, so scripts can
@@ -71,8 +73,10 @@ const role = (value: string): Role => {
   if (!(ROLES as readonly string[]).includes(value)) throw new InvalidArgumentError(`Use one of ${ROLES.join(', ')}.`);
   return value as Role;
 };
+/** Every queue whose failed jobs an operator may look at and replay: the core's and the channels'. */
+const JOB_QUEUES: readonly string[] = [QUEUES.intake, QUEUES.notify, TELEGRAM_QUEUE, SLACK_INBOUND, SLACK_OUTBOUND];
 const queueName = (value: string): string => {
-  if (!Object.values(QUEUES).includes(value as never)) throw new InvalidArgumentError(`Use one of ${Object.values(QUEUES).join(', ')}.`);
+  if (!JOB_QUEUES.includes(value)) throw new InvalidArgumentError(`Use one of ${JOB_QUEUES.join(', ')}.`);
   return value;
 };
 
@@ -201,7 +205,7 @@ program.command('attachments').command('sweep')
 
 const jobs = program.command('jobs').description('queued work that failed for good: inspect and replay');
 jobs.command('failed')
-  .option('--queue <queue>', `one of ${Object.values(QUEUES).join(', ')}`, queueName, QUEUES.intake)
+  .option('--queue <queue>', `one of ${JOB_QUEUES.join(', ')}`, queueName, QUEUES.intake)
   .option('--limit <n>', 'how many', (v) => Number.parseInt(v, 10), 50)
   .action(async (opts: { queue: string; limit: number }) => {
     await withQueue(opts.queue, async (queue) => {
@@ -218,7 +222,7 @@ jobs.command('failed')
 jobs.command('retry')
   .argument('[ids...]', 'job ids (from `jobs failed`)')
   .option('--all', 'retry every failed job of the queue')
-  .option('--queue <queue>', `one of ${Object.values(QUEUES).join(', ')}`, queueName, QUEUES.intake)
+  .option('--queue <queue>', `one of ${JOB_QUEUES.join(', ')}`, queueName, QUEUES.intake)
   .action(async (ids: string[], opts: { all?: boolean; queue: string }) => {
     if (!opts.all && ids.length === 0) throw new InvalidArgumentError('Name job ids or pass --all.');
     await withQueue(opts.queue, async (queue) => {

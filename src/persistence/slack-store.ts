@@ -243,8 +243,10 @@ export class SlackStore {
       `SELECT st.channel_id AS thread_channel, st.ts AS thread_ts, st.rendered_hash AS thread_hash, t.id, t.organization_id, t.number, t.subject, t.status, t.priority, t.deadline, t.channel, t.created_at,
               t.category_id, c.name AS category_name, t.service_id, s.name AS service_name, o.name AS object_name,
               r.name AS reporter_name, u.name AS assignee_name,
-              (SELECT i.address FROM reporter_identities i WHERE i.reporter_id = t.reporter_id
-                ORDER BY (i.kind = 'email') DESC, i.created_at LIMIT 1) AS reporter_address
+              -- An address agents can read (email, phone, the account's email); chat and key ids are not.
+              coalesce((SELECT i.address FROM reporter_identities i WHERE i.reporter_id = t.reporter_id AND i.kind IN ('email', 'phone')
+                         ORDER BY (i.kind = 'email') DESC, i.created_at LIMIT 1),
+                       (SELECT ru.email FROM users ru WHERE ru.id = r.user_id)) AS reporter_address
          FROM tickets t
          JOIN reporters r ON r.id = t.reporter_id
          LEFT JOIN users u ON u.id = t.assignee_id
@@ -293,11 +295,15 @@ export class SlackStore {
       id: string; body: string; visibility: 'public' | 'internal'; author_name: string | null; by_staff: boolean; channel: string;
       opened: boolean; files: MessageToMirror['files'] | null;
     }>(
-      `SELECT m.id, m.body, m.visibility, m.channel, coalesce(u.name, nullif(r.name, ''), i.address) AS author_name, m.author_user_id IS NOT NULL AS by_staff,
+      `SELECT m.id, m.body, m.visibility, m.channel, coalesce(u.name, nullif(r.name, ''), i.address) AS author_name,
+              -- Staff writing on a ticket they reported themselves write as its reporter.
+              m.author_user_id IS NOT NULL AND m.author_user_id IS DISTINCT FROM tr.user_id AS by_staff,
               m.id = (SELECT f.id FROM messages f WHERE f.ticket_id = m.ticket_id ORDER BY f.created_at, f.id LIMIT 1) AS opened,
               (SELECT json_agg(json_build_object('filename', a.filename, 'contentType', a.content_type, 'storageKey', a.storage_key, 'size', a.size) ORDER BY a.id)
                  FROM attachments a WHERE a.message_id = m.id) AS files
          FROM messages m
+         JOIN tickets t ON t.id = m.ticket_id
+         JOIN reporters tr ON tr.id = t.reporter_id
          LEFT JOIN users u ON u.id = m.author_user_id
          LEFT JOIN reporters r ON r.id = m.author_reporter_id
          LEFT JOIN LATERAL (SELECT address FROM reporter_identities WHERE reporter_id = r.id ORDER BY created_at LIMIT 1) i ON true

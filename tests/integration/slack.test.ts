@@ -265,6 +265,11 @@ describe('the thread', () => {
     expect(eph.params.text).toContain('not an agent');
     await sleep(300);
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
+    // Someone users.info does not know (user_not_found) is told the same way, rather than failing the job.
+    const unknown = await replyInThread(thread, 'U0NOBODY', 'Who am I?');
+    const told = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === 'U0NOBODY');
+    expect(told.params.text).toContain('Only full members');
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [unknown.ts]))[0]!.n).toBe(0);
   });
 
   it('a guest or a Slack Connect stranger with an agent\'s email does not speak for the helpdesk', async () => {
@@ -361,11 +366,14 @@ describe('buttons, commands, modal and shortcut', () => {
 
   it('/ticket 1042 shows the ticket; /ticket new opens the modal; its submission creates a ticket for the reporter', async () => {
     const t = await mailTicket('Shown by command', 'details');
+    const shownThread = await parentOf(t.number);
     const shown = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: String(t.number), responseUrl: `${slack.base}/response/cmd` }), FORM);
     expect(shown.status).toBe(200);
     const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/cmd');
     expect(answer.params.text).toContain(`#${t.number} Shown by command`);
     expect(JSON.stringify(answer.params.blocks)).toContain('ticket_take');
+    // With a link to the ticket's thread, not only to its channel.
+    expect(JSON.stringify(answer.params.blocks)).toContain(`/archives/${shownThread.channel}/p${shownThread.ts.replace('.', '')}|Open its thread`);
 
     const usage = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: 'what?', responseUrl: `${slack.base}/response/usage` }), FORM);
     expect(JSON.parse(usage.text).text).toContain('Usage');
@@ -458,11 +466,11 @@ describe('language', () => {
       organizationId: ru.org.id, botToken: slack.addWorkspace(ruTeam.teamId, 'U0RUBOT'), signingSecret: ruTeam.secret, triageChannel: 'C0RUSSIAN',
       noteMarkers: ['заметка:'], language: 'ru',
     });
-    const created = await apiClient(app.baseUrl, ru.agent.key).post('/tickets', { subject: 'Не печатает принтер', description: 'Замятие бумаги' });
+    const created = await apiClient(app.baseUrl, ru.agent.key).post('/tickets', { subject: 'Не печатает принтер', description: 'Замятие бумаги', reporter: { email: 'ivan@example.ru', name: 'Иван' } });
     expect([201, 202]).toContain(created.status);
     const card = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && !c.params.thread_ts);
     const blocks = JSON.stringify(card.params.blocks);
-    for (const word of ['Не печатает принтер', 'Заявитель', 'Статус', 'Приоритет', 'Взять', 'Решить', 'Закрыть', 'Обычный']) expect(blocks).toContain(word);
+    for (const word of ['Не печатает принтер', 'Иван (ivan@example.ru)', 'Заявитель', 'Статус', 'Приоритет', 'Взять', 'Решить', 'Закрыть', 'Обычный']) expect(blocks).toContain(word);
     expect(blocks).not.toMatch(/Reporter|Take|Resolve/);
     const thread = await until(async () => (await sql<{ ts: string }>(`SELECT s.ts FROM slack_threads s WHERE s.organization_id = $1`, [ru.org.id]))[0], 'the thread');
     const first = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0RUSSIAN' && c.params.thread_ts === thread.ts);

@@ -70,6 +70,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       return { channel: p.channel, ts: p.ts, text: m.text, message: { text: m.text } };
     },
     'chat.postEphemeral': () => ({ message_ts: nextTs() }),
+    'chat.getPermalink': (p, a) => {
+      if (!messages.has(`${a.teamId}/${p.channel}/${p.message_ts}`)) return { error: 'message_not_found' };
+      return { channel: p.channel, permalink: `https://${a.teamId.toLowerCase()}.slack.com/archives/${p.channel}/p${String(p.message_ts).replace('.', '')}` };
+    },
     'reactions.add': (p, a) => {
       if (!p.timestamp || !messages.has(`${a.teamId}/${p.channel}/${p.timestamp}`)) return { error: 'message_not_found' };
       const key = `${a.teamId}/${p.channel}/${p.timestamp}/${p.name}`;

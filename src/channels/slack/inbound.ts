@@ -17,7 +17,7 @@ import type { SlackOutbound } from './outbound.ts';
 import type { SlackInboundJob, SlackPayload } from './queues.ts';
 import { isPersonReplyInThread } from './receiver.ts';
 import { slackText } from './texts.ts';
-import { classifySlackError, type WebClient } from './web-api.ts';
+import { classifySlackError, platformError, type WebClient } from './web-api.ts';
 import { subjectFrom } from '../../core/subject.ts';
 import { cutText } from '../../core/text.ts';
 
@@ -167,7 +167,15 @@ export class SlackInbound {
     }
     const rendered = renderCard(card, this.deps.outbound.ticketLink(card.number), ws.language);
     const { thread } = card;
-    const where = thread ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: slackText('itsThread', ws.language, { channel: thread.channelId }) }] }] : [];
+    // A link to the thread itself; the channel's name alone when Slack will not give one.
+    const permalink = thread
+      ? await client.chat.getPermalink({ channel: thread.channelId, message_ts: thread.ts }).then((r) => r.permalink ?? null, () => null)
+      : null;
+    const where = thread
+      ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: permalink
+        ? slackText('itsThread', ws.language, { link: permalink, channel: thread.channelId })
+        : slackText('itsChannel', ws.language, { channel: thread.channelId }) }] }]
+      : [];
     await tell(rendered.text, [...rendered.blocks, ...where]);
     return 'shown';
   }
@@ -272,7 +280,11 @@ export class SlackInbound {
     const key = `${ws.id}:${slackUserId}`;
     const hit = this.people.get(key);
     if (hit && Date.now() - hit.at < PEOPLE_CACHE_MS) return hit.person;
-    const info = await client.users.info({ user: slackUserId });
+    // Someone Slack will not show this app (another organization's user in a shared channel) is nobody's agent.
+    const info = await client.users.info({ user: slackUserId }).catch((err) => {
+      if (['user_not_found', 'user_not_visible'].includes(platformError(err) ?? '')) return { user: undefined };
+      throw err;
+    });
     const u = info.user as {
       is_bot?: boolean; deleted?: boolean; is_restricted?: boolean; is_ultra_restricted?: boolean; is_stranger?: boolean; team_id?: string;
       enterprise_user?: { teams?: string[] }; real_name?: string; name?: string; profile?: { email?: string; real_name?: string; display_name?: string };

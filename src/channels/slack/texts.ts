@@ -61,7 +61,8 @@ const TEXTS = {
   changeRefused: { en: '#{number}: {reason}', ru: '#{number}: изменение не принято. {reason}', de: '#{number}: Änderung nicht übernommen. {reason}' },
   replyRefused: { en: 'This reply was not taken: {reason}', ru: 'Этот ответ не принят: {reason}', de: 'Diese Antwort wurde nicht übernommen: {reason}' },
   noTicket: { en: 'Ticket #{number} does not exist in this helpdesk.', ru: 'Обращения #{number} в этой службе поддержки нет.', de: 'Ticket #{number} gibt es in diesem Helpdesk nicht.' },
-  itsThread: { en: 'Its thread: <#{channel}>', ru: 'Его ветка: <#{channel}>', de: 'Sein Thread: <#{channel}>' },
+  itsThread: { en: '<{link}|Open its thread> in <#{channel}>', ru: '<{link}|Открыть ветку обращения> в <#{channel}>', de: '<{link}|Thread öffnen> in <#{channel}>' },
+  itsChannel: { en: 'Its thread is in <#{channel}>.', ru: 'Ветка обращения — в <#{channel}>.', de: 'Der Thread steht in <#{channel}>.' },
   notCreated: { en: 'The ticket was not created: {reason}', ru: 'Обращение не создано: {reason}', de: 'Das Ticket wurde nicht angelegt: {reason}' },
   created: {
     en: 'Ticket <{link}|#{number}> created; it appears in the triage channel.',
