@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { DomainError } from '../../src/core/errors.ts';
 import { DeliveryError } from '../../src/core/ports.ts';
 import { backoffDelay, retryDecision } from '../../src/workers/retry-policy.ts';
@@ -13,6 +14,10 @@ describe('retryDecision', () => {
     const refused = retryDecision(pgError('23503', 'violates foreign key constraint "x"'), config);
     expect(refused).toMatchObject({ action: 'fail' });
     expect((refused as { reason: string }).reason).toMatch(/^invalid: The data was refused by the database \(SQLSTATE 23503\)/);
+    // Data a schema refuses (an event a channel built wrong) will be refused again.
+    const schema = z.object({ subject: z.string().max(3) });
+    const invalid = schema.safeParse({ subject: 'too long' });
+    expect(retryDecision(invalid.error, config)).toEqual({ action: 'fail', reason: expect.stringMatching(/^invalid: subject: /) });
   });
   it('retries a unique violation: that is how concurrent duplicates meet', () => {
     expect(retryDecision(pgError('23505'), config)).toEqual({ action: 'retry' });
