@@ -40,6 +40,9 @@ export interface InboundDeps {
 interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string }
 interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string; member: boolean }
 
+const RESPONSE_URL_TIMEOUT_MS = 10_000;
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
 /** Who a Slack user is, kept a minute: a demoted agent stops speaking for the helpdesk within it. */
 const PEOPLE_CACHE_MS = 60_000;
 
@@ -262,7 +265,7 @@ export class SlackInbound {
   private async tell(client: WebClient, to: { channel?: string; user: string; responseUrl?: string }, text: string, blocks?: unknown[]): Promise<void> {
     if (to.responseUrl) {
       const res = await fetch(to.responseUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
         body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text, ...(blocks ? { blocks } : {}) }),
       });
       if (res.ok) return;
@@ -318,7 +321,8 @@ export class SlackInbound {
         notes.push(slackText('fileTooLarge', ws.language, { name, size: ((f.size ?? 0) / 1024 / 1024).toFixed(1), limit: (limit / 1024 / 1024).toFixed(0) }));
         continue;
       }
-      const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow' });
+      // A download that stalls gives the job back for a retry instead of holding it.
+      const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
       if (!res.ok || !res.body) throw new Error(`downloading "${name}" from Slack failed: HTTP ${res.status}`);
       // Slack answers a download it does not allow with its sign-in page (200, HTML), not an error.
       if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/html/i.test(f.mimetype ?? '')) {

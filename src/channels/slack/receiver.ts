@@ -83,7 +83,7 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     receiver,
     logger,
     // views.open must happen within Slack's three seconds: no retries that would outlast them.
-    clientOptions: { slackApiUrl: deps.config.slack.apiUrl, retryConfig: { retries: 0 } },
+    clientOptions: { slackApiUrl: deps.config.slack.apiUrl, retryConfig: { retries: 0 }, timeout: 2500 },
   });
   // Slack's legacy verification token rides along in payloads; it has no business in Redis.
   const enqueue = (kind: SlackInboundJob['kind'], { token: _legacy, ...payload }: SlackPayload, key: string) =>

@@ -109,7 +109,8 @@ async function downloadFiles(deps: InboundDeps, telegram: Telegram, messages: Ch
         continue;
       }
       const link = await telegram.getFileLink(f.fileId);
-      const res = await fetch(link);
+      // A download that stalls gives the update back for a retry instead of holding the chat.
+      const res = await fetch(link, { signal: AbortSignal.timeout(120_000) });
       if (!res.ok || !res.body) throw new Error(`downloading ${f.name} from Telegram failed: HTTP ${res.status}`);
       const name = f.nameFromPath ? (link.pathname.split('/').pop() ?? f.name) : f.name;
       files.push(await deps.storage.put(Readable.fromWeb(res.body as never), { filename: cutText(name, 255), declaredType: f.type, maxBytes: limit }));
