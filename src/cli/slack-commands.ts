@@ -24,7 +24,7 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
     .option('--language <code>', `what the app says to agents in: ${LOCALES.join(', ')} (default: SLACK_LANGUAGE, else en; with --replace: kept unless given)`)
     .option('--replace', 'replace the workspace the organization has')
     .action(async (opts: { org: string; token: string; signingSecret: string; channel: string; noteMarkers?: string; language?: string; replace?: boolean }) => {
-      if (!/^xox[a-z]-/.test(opts.token)) throw new InvalidArgumentError('--token does not look like a bot token (xoxb-...).');
+      if (!/^xoxb-/.test(opts.token)) throw new InvalidArgumentError('--token must be the Bot User OAuth Token (xoxb-...), not a user or app token.');
       if (!/^[0-9a-f]{16,64}$/i.test(opts.signingSecret)) throw new InvalidArgumentError('--signing-secret is the hex string under Basic Information → App Credentials.');
       if (!CHANNEL_ID.test(opts.channel)) throw new InvalidArgumentError('--channel takes the channel id (like C0123ABCD: open the channel details in Slack), not its name.');
       if (opts.language !== undefined && !(LOCALES as readonly string[]).includes(opts.language)) {

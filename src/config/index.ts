@@ -90,7 +90,7 @@ const envSchema = z.object({
   /** Slack's Web API; tests (or a proxy) point it elsewhere. */
   SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
   /** A workspace for a one-organization install: bot token, signing secret, organization and triage channel together. */
-  SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-[A-Za-z0-9-]+$/, 'a bot token like xoxb-...').optional(),
+  SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[A-Za-z0-9-]+$/, 'a bot token like xoxb-...').optional(),
   SLACK_SIGNING_SECRET: z.string().regex(/^[0-9a-f]{16,64}$/i, "the app's signing secret (hex, from Basic Information)").optional(),
   SLACK_ORGANIZATION: z.string().min(1).optional(),
   SLACK_TRIAGE_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel id like C0123ABCD (not its name)').optional(),

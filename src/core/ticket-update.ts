@@ -24,6 +24,17 @@ export function reporterMayMove(from: TicketStatus, to: TicketStatus): boolean {
   return to === 'closed' || (to === 'open' && (from === 'resolved' || from === 'closed'));
 }
 
+/**
+ * Taking a ticket makes the actor its assignee; a ticket someone else has already taken is theirs until they or
+ * an admin hand it on (two agents pressing Take at once: the second is told, the first keeps it).
+ */
+export function takeTicket(ticket: TicketState, actor: Actor): TicketPatch {
+  if (ticket.assigneeId && ticket.assigneeId !== actor.userId) {
+    throw new DomainError('conflict', 'Someone else has already taken this ticket; ask them, or change the assignee, to hand it on.', 'assignee');
+  }
+  return { assigneeId: actor.userId, ...(ticket.status === 'new' ? { status: 'open' as const } : {}) };
+}
+
 export interface UpdatePlan {
   changes: FieldChanges;
   notifications: NotificationPlan[];

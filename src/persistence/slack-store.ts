@@ -168,7 +168,9 @@ export class SlackStore {
 
   /** Routes a category's or a service's tickets to a channel (null channel: back to the triage channel). */
   setRoute(organizationId: string, by: { categoryId?: string; serviceId?: string }, channelId: string | null): Promise<void> {
-    return withSql(this.orm, async (sql) => {
+    return inTransaction(this.orm, async (sql) => {
+      // The unique constraint cannot see a NULL column as equal: route changes of an organization take turns.
+      await sql.rows('SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE', [organizationId]);
       await sql.rows(
         `DELETE FROM slack_routes WHERE organization_id = $1 AND category_id IS NOT DISTINCT FROM $2::uuid AND service_id IS NOT DISTINCT FROM $3::uuid`,
         [organizationId, by.categoryId ?? null, by.serviceId ?? null]);

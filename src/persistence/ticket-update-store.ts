@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { DomainError, invalid } from '../core/errors.ts';
-import type { Actor } from '../core/ports.ts';
+import type { Actor, TicketState } from '../core/ports.ts';
 import { FIELD_NAMES, planTicketUpdate, type TicketPatch } from '../core/ticket-update.ts';
 import type { Channel } from '../core/vocabulary.ts';
 import { inTransaction } from './sql.ts';
@@ -15,7 +15,8 @@ const COLUMN_OF: Record<keyof TicketPatch, string> = {
 export class TicketUpdateStore {
   constructor(private readonly orm: MikroORM) {}
 
-  update(actor: Actor, number: number, patch: TicketPatch, channel: Channel): Promise<{ ticketId: string; notificationIds: string[] }> {
+  /** `patch` may be a function of the ticket as it is under the row lock (a Take that must not take over another's ticket). */
+  update(actor: Actor, number: number, patch: TicketPatch | ((ticket: TicketState) => TicketPatch), channel: Channel): Promise<{ ticketId: string; notificationIds: string[] }> {
     return inTransaction(this.orm, async (sql) => {
       const customerOnly = actor.role === 'customer' ? 'AND reporter_id IN (SELECT id FROM reporters WHERE user_id = $3)' : '';
       const row = await sql.one<TicketStateRow>(
@@ -24,7 +25,7 @@ export class TicketUpdateStore {
       );
       if (!row) throw new DomainError('not_found', `Ticket #${number} does not exist.`);
       const ticket = toTicketState(row);
-      const plan = planTicketUpdate(ticket, patch, actor);
+      const plan = planTicketUpdate(ticket, typeof patch === 'function' ? patch(ticket) : patch, actor);
       const fields = Object.keys(plan.changes) as Array<keyof TicketPatch>;
       if (fields.length === 0) return { ticketId: ticket.id, notificationIds: [] };
 

@@ -1,8 +1,14 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectWorkspace } from '../../src/channels/slack/index.ts';
+import { inboundJobId, type SlackInboundJob } from '../../src/channels/slack/queues.ts';
+import { LocalDiskStorage } from '../../src/storage/local-disk.ts';
 import { Mailboxes } from '../../src/persistence/mailboxes.ts';
 import { SlackStore } from '../../src/persistence/slack-store.ts';
 import { TelegramStore } from '../../src/persistence/telegram-store.ts';
@@ -35,6 +41,8 @@ let seed: Awaited<ReturnType<typeof seedOrganization>>;
 let producer: IntakeProducer;
 let events: QueueEvents;
 let tgToken: string;
+/** A server that is not Slack: payloads that name it must never make the app call it. */
+let elsewhere: { url: string; hits: string[]; close(): Promise<void> };
 const TRIAGE = 'C0TRIAGE';
 const HARDWARE = 'C0HARDWARE';
 const team: Team = { teamId: 'T0HELPDESK', secret: 'a1b2c3d4e5f60718293a4b5c6d7e8f90' };
@@ -46,6 +54,7 @@ const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 
 beforeAll(async () => {
   [slack, tg, smtp] = await Promise.all([startFakeSlack(), startFakeTelegram(), startSmtpSink()]);
+  elsewhere = await startElsewhere();
   app = await startTestApp({
     env: {
       SLACK_API_URL: slack.url, SLACK_CHANNEL_INTERVAL_MS: '20', SLACK_SYNC_POLL_MS: '100', TELEGRAM_API_ROOT: tg.url,
@@ -75,8 +84,31 @@ beforeAll(async () => {
 afterAll(async () => {
   await events?.close();
   await app?.stop();
-  await Promise.all([slack?.close(), tg?.close(), smtp?.close()]);
+  await Promise.all([slack?.close(), tg?.close(), smtp?.close(), elsewhere?.close()]);
 });
+
+async function startElsewhere(): Promise<typeof elsewhere> {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end('internal secrets');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hits,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/** What the worker made of a Slack request (its job's return value), once it has been handled. */
+function handled(kind: SlackInboundJob['kind'], key: string, teamId = team.teamId): Promise<string> {
+  return until(async () => {
+    const job = await app.rt.slackInboundQueue.getJob(inboundJobId(kind, `${teamId}:${key}`));
+    return job && (await job.isCompleted()) ? String(job.returnvalue) : undefined;
+  }, `the ${kind} job ${key}`);
+}
 
 const sql = <T = Record<string, any>>(text: string, params: unknown[] = []) => query<T & Record<string, any>>(app.db.url, text, params);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -218,6 +250,68 @@ describe('the thread', () => {
     expect((await sql(`SELECT count(*)::int AS n FROM attachments WHERE message_id = $1`, [m.id]))[0]!.n).toBe(0);
   });
 
+  it("files are fetched from Slack only: another host is never called, a deleted file is named, one Slack left unfinished is asked for", async () => {
+    const t = await mailTicket('File addresses', 'x');
+    const thread = await parentOf(t.number);
+    // A signed payload is only as honest as whoever holds the secret: an address off Slack is not fetched.
+    const foreign = { id: 'F0FOREIGN', name: 'metadata.txt', mimetype: 'text/plain', size: 10, mode: 'hosted', url_private_download: `${elsewhere.url}/latest/meta-data`, url_private: `${elsewhere.url}/latest/meta-data` };
+    const gone = { ...slack.addFile(Buffer.from('x'), 'deleted.txt', 'text/plain', { status: 404 }) };
+    // Slack Connect files and files still processing come without addresses: files.info has them.
+    const listed = slack.addFile(PNG, 'later.png', 'image/png');
+    const unfinished = { id: listed.id, name: 'later.png', mimetype: 'image/png', file_access: 'check_file_info' };
+    const reply = await replyInThread(thread, AGENT, 'three files', [foreign, gone, unfinished]);
+    const m = await messageFromSlack(reply.ts);
+    expect(m.body).toContain('"metadata.txt" could not be taken from Slack');
+    expect(m.body).toContain('"deleted.txt" could not be taken from Slack');
+    expect((await sql(`SELECT filename FROM attachments WHERE message_id = $1`, [m.id])).map((f) => f.filename)).toEqual(['later.png']);
+    expect(slack.calls.some((c) => c.method === 'files.info' && c.params.file === listed.id)).toBe(true);
+    expect(elsewhere.hits).toEqual([]);
+  });
+
+  it("replies in one thread reach the reporter in the order they were written, even when the first waits for its file", async () => {
+    const t = await mailTicket('Order', 'two answers');
+    const thread = await parentOf(t.number);
+    const slow = slack.addFile(Buffer.from('%PDF-1.4 slow'), 'slow.pdf', 'application/pdf', { delayMs: 1500 });
+    const first = await replyInThread(thread, AGENT, 'First: the manual is attached.', [slow]);
+    const second = await replyInThread(thread, AGENT, 'Second: and call us if it does not help.');
+    const [a, b] = [await messageFromSlack(first.ts), await messageFromSlack(second.ts)];
+    const order = await sql(`SELECT id FROM messages WHERE id = ANY($1::uuid[]) ORDER BY created_at, id`, [[a.id, b.id]]);
+    expect(order.map((r) => r.id)).toEqual([a.id, b.id]);
+    await smtp.waitFor((mm) => (mm.parsed.text ?? '').includes('Second: and call us'));
+    const mails = smtp.mails.filter((mm) => mm.envelopeTo.includes(t.email) && /First: the manual|Second: and call us/.test(mm.parsed.text ?? ''));
+    expect(mails.map((mm) => (mm.parsed.text ?? '').includes('First') ? 'first' : 'second')).toEqual(['first', 'second']);
+  });
+
+  it('a reply that cannot be taken after every retry is explained to its author, not lost in silence', async () => {
+    const t = await mailTicket('Broken download', 'x');
+    const thread = await parentOf(t.number);
+    const broken = slack.addFile(Buffer.from('x'), 'log.txt', 'text/plain', { status: 503 });
+    const reply = await replyInThread(thread, AGENT, 'Here is the log', [broken]);
+    const told = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === AGENT && String(c.params.text).includes('could not be taken'), 20_000);
+    expect(told.params).toMatchObject({ channel: thread.channel, thread_ts: thread.ts });
+    expect(told.params.text).toContain('nothing was sent to the reporter');
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
+  });
+
+  it('a file Slack will not take is named in the thread, and the thread goes on', async () => {
+    const t = await mailTicket('Uploads off', 'x');
+    const thread = await parentOf(t.number);
+    const storage = new LocalDiskStorage(path.join(app.dataDir, 'attachments'));
+    const photo = await storage.put(Readable.from([PNG]), { filename: 'meter.png', declaredType: 'image/png', maxBytes: 1_000_000 });
+    slack.failNext('files.getUploadURLExternal', { error: 'file_uploads_disabled' });
+    const api = apiClient(app.baseUrl, seed.agent.key);
+    const r = await producer.submitAndWait({
+      organizationId: seed.org.id, channel: 'email', externalId: `<meter.${Date.now()}@customer.test>`, sender: { kind: 'email', address: t.email },
+      ticketNumber: t.number, text: 'Photo of the meter', attachments: [photo], receivedAt: new Date().toISOString(),
+    }, 10_000);
+    expect(r.state).toBe('committed');
+    const line = await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('"meter.png" could not be posted here'));
+    expect(line.params.text).toContain('file_uploads_disabled');
+    expect((await api.post(`/tickets/${t.number}/comments`, { body: 'note after the photo', internal: true })).status).toBe(201);
+    await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === thread.ts && String(c.params.text).includes('note after the photo'));
+    expect((await sql(`SELECT count(*)::int AS n FROM ticket_events WHERE ticket_id = $1 AND kind = 'slack_post_failed'`, [t.id]))[0]!.n).toBe(0);
+  });
+
   it('a reply that cannot be delivered is marked in the thread with the reason', async () => {
     const t = await mailTicket('Bouncing', 'My mailbox is full', 'gone@customer.test');
     const thread = await parentOf(t.number);
@@ -315,13 +409,21 @@ describe('the thread', () => {
     const t = await mailTicket('Loops', 'No loops');
     const thread = await parentOf(t.number);
     const own = botMessage({ channel: thread.channel, botUserId: BOT_USER, text: 'from the bot', threadTs: thread.ts });
-    expect((await send(eventCallback(team, own).body)).status).toBe(200);
     const asUser = { ...threadReply({ channel: thread.channel, user: BOT_USER, text: 'bot as user', threadTs: thread.ts, team: team.teamId }) };
-    expect((await send(eventCallback(team, asUser).body)).status).toBe(200);
-    const edit = { type: 'message', subtype: 'message_changed', channel: thread.channel, hidden: true, ts: slackTs(), message: { text: 'edited', user: AGENT, thread_ts: thread.ts } };
-    expect((await send(eventCallback(team, edit).body)).status).toBe(200);
-    await sleep(800);
-    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE ticket_id = $1`, [t.id]))[0]!.n).toBe(1);
+    const otherBot = { ...botMessage({ channel: thread.channel, botUserId: 'U0OTHERBOT', text: 'another bot', threadTs: thread.ts }), bot_id: 'B0OTHER', app_id: 'A0OTHER' };
+    const edit = { type: 'message', subtype: 'message_changed', channel: thread.channel, hidden: true, ts: slackTs(),
+      message: { type: 'message', text: 'edited', user: AGENT, ts: slackTs(), thread_ts: thread.ts }, previous_message: { type: 'message', text: 'before', user: AGENT, thread_ts: thread.ts } };
+    const ids: string[] = [];
+    for (const event of [own, asUser, otherBot, edit]) {
+      const cb = eventCallback(team, event);
+      expect((await send(cb.body)).status).toBe(200);
+      ids.push(cb.eventId);
+    }
+    // A person's reply sent after them is taken: by then, any of them that had been queued would have been too.
+    const reply = await replyInThread(thread, AGENT, 'note: after the bots');
+    await messageFromSlack(reply.ts);
+    for (const id of ids) expect(await app.rt.slackInboundQueue.getJob(inboundJobId('message', `${team.teamId}:${id}`))).toBeUndefined();
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE ticket_id = $1`, [t.id]))[0]!.n).toBe(2);
   });
 });
 
@@ -337,6 +439,39 @@ describe('buttons, commands, modal and shortcut', () => {
     expect(JSON.stringify(update.params.blocks)).not.toContain('ticket_take');
     const [event] = await sql(`SELECT channel, actor_user_id FROM ticket_events WHERE ticket_id = $1 AND kind = 'status_changed'`, [t.id]);
     expect(event).toMatchObject({ channel: 'slack', actor_user_id: seed.agent.id });
+  });
+
+  it("Take does not take a ticket away from the agent who has it: the second agent is told who has it", async () => {
+    slack.addUser({ id: 'U0ADMIN', name: 'Ada Admin', email: seed.admin.email });
+    const t = await mailTicket('Taken twice', 'Two agents want it');
+    const thread = await parentOf(t.number);
+    const take = (user: string, path: string) => send(blockAction(team, { user, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_take', number: t.number, responseUrl: `${slack.base}/response/${path}` }), FORM);
+    expect((await take(AGENT, 'take-first')).status).toBe(200);
+    await until(async () => (await sql(`SELECT 1 FROM tickets WHERE id = $1 AND assignee_id = $2`, [t.id, seed.agent.id]))[0], 'the first take');
+    expect((await take('U0ADMIN', 'take-second')).status).toBe(200);
+    const told = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/take-second');
+    expect(told.params.text).toContain(`already taken by agent ${seed.agent.email}`);
+    expect((await sql(`SELECT assignee_id FROM tickets WHERE id = $1`, [t.id]))[0]!.assignee_id).toBe(seed.agent.id);
+    // The one who has it may press it again: nothing changes, nobody is told off.
+    expect((await take(AGENT, 'take-again')).status).toBe(200);
+    await sleep(300);
+    expect(slack.calls.some((c) => c.method === 'response_url' && c.params.path === '/response/take-again')).toBe(false);
+  });
+
+  it('a response_url that is not Slack\'s is never called; the answer comes as an ephemeral message', async () => {
+    const res = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: '999999', responseUrl: `${elsewhere.url}/steal` }), FORM);
+    expect(res.status).toBe(200);
+    const eph = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === AGENT && String(c.params.text).includes('#999999 does not exist'));
+    expect(eph.params.channel).toBe(TRIAGE);
+    expect(elsewhere.hits).toEqual([]);
+  });
+
+  it('/ticket new says so when Slack will not open the form', async () => {
+    slack.failNext('views.open', { error: 'expired_trigger_id' });
+    const res = await send(slashCommand(team, { user: AGENT, channel: TRIAGE, text: 'new', responseUrl: `${slack.base}/response/no-form` }), FORM);
+    expect(res.status).toBe(200);
+    const told = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/no-form');
+    expect(told.params.text).toContain('The form could not be opened (expired_trigger_id)');
   });
 
   it('Priority and Resolve change the ticket; a change made through the API updates the message too', async () => {
@@ -413,6 +548,17 @@ describe('buttons, commands, modal and shortcut', () => {
     await sleep(500);
     expect((await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Wiki is down again'`))[0]!.n).toBe(1);
   });
+
+  it('a shortcut tried first by someone who is not an agent still works for an agent', async () => {
+    const message = { type: 'message', user: COLLEAGUE, ts: slackTs(), text: 'Heating is off in room 12' };
+    const first = messageShortcut(team, { user: OUTSIDER, channel: 'C0GENERAL', message, responseUrl: `${slack.base}/response/sc-outsider` });
+    expect((await send(first, FORM)).status).toBe(200);
+    expect((await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/sc-outsider')).params.text).toContain('not an agent');
+    const second = messageShortcut(team, { user: AGENT, channel: 'C0GENERAL', message, responseUrl: `${slack.base}/response/sc-agent` });
+    expect((await send(second, FORM)).status).toBe(200);
+    expect((await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/sc-agent')).params.text).toContain('created');
+    expect((await sql(`SELECT count(*)::int AS n FROM tickets WHERE subject = 'Heating is off in room 12'`))[0]!.n).toBe(1);
+  });
 });
 
 describe('the ticket feed', () => {
@@ -448,13 +594,21 @@ describe('two organizations', () => {
     const thread = await parentOf(t.number);
     // An agent of the other organization replies in this organization's thread, signed by the other app.
     const event = threadReply({ channel: thread.channel, user: 'U0OTHERAGENT', text: 'cross-tenant reply', threadTs: thread.ts, team: otherTeam.teamId });
-    expect((await postToSlackApp(app.baseUrl, otherTeam, eventCallback(otherTeam, event).body, 'application/json')).status).toBe(200);
+    const cross = eventCallback(otherTeam, event);
+    expect((await postToSlackApp(app.baseUrl, otherTeam, cross.body, 'application/json')).status).toBe(200);
     // And asks for this organization's ticket by number.
     await postToSlackApp(app.baseUrl, otherTeam, slashCommand(otherTeam, { user: 'U0OTHERAGENT', channel: 'C0OTHER', text: String(t.number), responseUrl: `${slack.base}/response/other` }), FORM);
     const answer = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/other');
     expect(answer.params.text).toContain('does not exist');
-    await sleep(500);
+    // The other workspace's thread of that channel and ts is no ticket of its organization.
+    expect(await handled('message', cross.eventId, otherTeam.teamId)).toBe('not a ticket thread');
     expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE body = 'cross-tenant reply'`))[0]!.n).toBe(0);
+    // Buttons pressed in the other workspace with this organization's ticket number: the number means nothing
+    // there (and, once that organization has a ticket of that number, means that one).
+    const close = blockAction(otherTeam, { user: 'U0OTHERAGENT', channel: 'C0OTHER', messageTs: thread.ts, actionId: 'ticket_close', number: t.number, responseUrl: `${slack.base}/response/other-close` });
+    expect((await postToSlackApp(app.baseUrl, otherTeam, close, FORM)).status).toBe(200);
+    expect((await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/other-close')).params.text).toContain('does not exist');
+    expect((await sql(`SELECT status FROM tickets WHERE id = $1`, [t.id]))[0]!.status).not.toBe('closed');
   });
 });
 

@@ -11,6 +11,7 @@ import busboy from 'busboy';
 
 export interface SlackCall { method: string; token: string | null; params: Record<string, any>; at: number }
 export interface SlackUser { id: string; name: string; email?: string; isBot?: boolean; teamId?: string; stranger?: boolean; guest?: boolean }
+export interface FileOptions { hidden?: boolean; status?: number; delayMs?: number }
 export type Failure = { status: 429; retryAfter: number } | { error: string } | { status: 500 };
 
 export interface FakeSlack {
@@ -28,8 +29,11 @@ export interface FakeSlack {
   addUser(u: SlackUser): void;
   /** Deletes a message, as a person can in Slack. */
   deleteMessage(teamId: string, channel: string, ts: string): void;
-  /** A file the bot can download at the returned url_private_download (with its token; `hidden`: never, as without files:read). */
-  addFile(content: Buffer, name: string, mimetype: string, opts?: { hidden?: boolean }): { id: string; name: string; mimetype: string; size: number; url_private_download: string; url_private: string };
+  /**
+   * A file the bot can download at the returned url_private_download (with its token; `hidden`: never, as without
+   * files:read; `status`: the download always answers that; `delayMs`: the download answers that late).
+   */
+  addFile(content: Buffer, name: string, mimetype: string, opts?: FileOptions): { id: string; name: string; mimetype: string; size: number; url_private_download: string; url_private: string };
   /** The next `times` calls of `method` (that `when` accepts) fail this way. */
   failNext(method: string, failure: Failure, times?: number, when?: (params: Record<string, any>) => boolean): void;
   waitForCall(match: (c: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
@@ -43,7 +47,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const responses: FakeSlack['responses'] = [];
   const tokens = new Map<string, { teamId: string; botUserId: string }>();
   const users = new Map<string, SlackUser>();
-  const files = new Map<string, { content: Buffer; mimetype: string; name: string; hidden?: boolean }>();
+  const files = new Map<string, { content: Buffer; mimetype: string; name: string } & FileOptions>();
+  const fileLink = (id: string, name: string) => `${base}/files-pri/${id}/${encodeURIComponent(name)}`;
   const pendingUploads = new Map<string, { filename: string; content?: Buffer }>();
   const failures = new Map<string, Array<{ failure: Failure; when?: (params: Record<string, any>) => boolean }>>();
   const reactions = new Set<string>();
@@ -91,6 +96,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       const view = typeof p.view === 'string' ? JSON.parse(p.view) : p.view;
       if (!p.trigger_id) return { error: 'invalid_arguments' };
       return { view: { id: `V${++seq}`, hash: `h${seq}`, ...view } };
+    },
+    'files.info': (p) => {
+      const f = files.get(p.file);
+      if (!f) return { error: 'file_not_found' };
+      return { file: { id: p.file, name: f.name, title: f.name, mimetype: f.mimetype, size: f.content.length, mode: 'hosted', url_private: fileLink(p.file, f.name), url_private_download: fileLink(p.file, f.name) } };
     },
     'conversations.info': (p) => ({ channel: { id: p.channel, name: `channel-${String(p.channel).toLowerCase()}`, is_member: true } }),
     'files.getUploadURLExternal': (p) => {
@@ -153,6 +163,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         return res.end();
       }
       if (!f) return json(404, { ok: false });
+      if (f.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+      if (f.status) return json(f.status, { ok: false });
       res.writeHead(200, { 'content-type': f.mimetype, 'content-length': String(f.content.length) });
       return res.end(f.content);
     }
@@ -220,8 +232,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     },
     addFile(content, name, mimetype, opts = {}) {
       const id = `F${++seq}`;
-      files.set(id, { content, mimetype, name, hidden: opts.hidden });
-      const link = `${base}/files-pri/${id}/${encodeURIComponent(name)}`;
+      files.set(id, { content, mimetype, name, ...opts });
+      const link = fileLink(id, name);
       return { id, name, mimetype, size: content.length, url_private_download: link, url_private: link };
     },
     failNext(method, failure, times = 1, when) {

@@ -4,7 +4,7 @@ import { readMarker, slackToPlain, ticketNumber } from '../../src/channels/slack
 import { claimedTeam, judgeSlackRequest, readSlackBody } from '../../src/channels/slack/request-shape.ts';
 import { readNewTicket } from '../../src/channels/slack/modal.ts';
 import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
-import { classifySlackError, SlackRefusal } from '../../src/channels/slack/web-api.ts';
+import { classifySlackError, isSlackAddress, SlackRefusal } from '../../src/channels/slack/web-api.ts';
 import { DeliveryError } from '../../src/core/ports.ts';
 import { wellFormed } from '../../src/core/text.ts';
 import type { TicketCard } from '../../src/persistence/slack-store.ts';
@@ -147,5 +147,18 @@ describe('long thread posts', () => {
     const entity = threadText('head', `${'a'.repeat(38_998)}&${'b'.repeat(2000)}`, 'https://h.test/t/1', 'en');
     expect(entity).toContain('a…');
     expect(entity).not.toContain('&am');
+  });
+});
+
+describe('addresses from payloads', () => {
+  const api = 'https://slack.com/api/';
+  it("Slack's own hosts (and the configured Web API's) are fetched; anything else is not", () => {
+    expect(isSlackAddress('https://files.slack.com/files-pri/T1-F1/download/a.pdf', api)).toBe(true);
+    expect(isSlackAddress('https://hooks.slack.com/commands/T1/1/abc', api)).toBe(true);
+    expect(isSlackAddress('http://127.0.0.1:4000/files-pri/F1', 'http://127.0.0.1:4000/api/')).toBe(true);
+    for (const bad of ['http://169.254.169.254/latest/meta-data', 'http://files.slack.com/x', 'https://files.slack.com:8443/x', 'https://slack.com.evil.test/x',
+      'https://evilslack.com/x', 'http://127.0.0.1:4001/x', 'file:///etc/passwd', 'not a url']) {
+      expect(isSlackAddress(bad, bad.startsWith('http://127') ? 'http://127.0.0.1:4000/api/' : api), bad).toBe(false);
+    }
   });
 });

@@ -3,7 +3,7 @@ import { decide } from '../../src/core/intake.ts';
 import type { IntakeEvent } from '../../src/core/intake-event.ts';
 import type { Actor, TicketState } from '../../src/core/ports.ts';
 import { STATUSES, canTransition, statusAfterReporterReply, type TicketStatus } from '../../src/core/ticket-status.ts';
-import { planTicketUpdate } from '../../src/core/ticket-update.ts';
+import { planTicketUpdate, takeTicket } from '../../src/core/ticket-update.ts';
 import { subjectFrom } from '../../src/core/subject.ts';
 import { routeNotification } from '../../src/core/notifications.ts';
 import { DomainError } from '../../src/core/errors.ts';
@@ -75,6 +75,17 @@ describe('planTicketUpdate', () => {
     expect(kindOf(() => planTicketUpdate(ticket(), { status: 'in_progress' }, customer))).toBe('forbidden');
     expect(kindOf(() => planTicketUpdate(ticket(), { priority: 'urgent' }, customer))).toBe('forbidden');
     expect(kindOf(() => planTicketUpdate(ticket(), { assigneeId: 'u1' }, customer))).toBe('forbidden');
+  });
+});
+
+describe('takeTicket', () => {
+  it('makes the actor the assignee of a free ticket, and opens a new one', () => {
+    expect(takeTicket(ticket({ status: 'new' }), agent)).toEqual({ assigneeId: 'u1', status: 'open' });
+    expect(takeTicket(ticket({ status: 'waiting' }), agent)).toEqual({ assigneeId: 'u1' });
+    expect(takeTicket(ticket({ assigneeId: 'u1' }), agent)).toEqual({ assigneeId: 'u1' });
+  });
+  it("refuses to take a ticket away from someone who has it", () => {
+    expect(kindOf(() => takeTicket(ticket({ assigneeId: 'u9' }), agent))).toBe('conflict');
   });
 });
 

@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
 import { ZodError } from 'zod';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { DomainError } from '../../core/errors.ts';
 import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
-import type { Actor, AttachmentStorage } from '../../core/ports.ts';
-import type { TicketPatch } from '../../core/ticket-update.ts';
+import type { Actor, AttachmentStorage, TicketState } from '../../core/ports.ts';
+import { takeTicket, type TicketPatch } from '../../core/ticket-update.ts';
 import type { Locale } from '../../core/vocabulary.ts';
 import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
 import type { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
@@ -13,17 +14,19 @@ import type { SubmitResult } from '../../workers/intake-producer.ts';
 import { describeZodError } from '../../workers/retry-policy.ts';
 import { ACTIONS, renderCard } from './card.ts';
 import { readNewTicket } from './modal.ts';
-import type { SlackOutbound } from './outbound.ts';
+import { TicketBusy, type SlackOutbound } from './outbound.ts';
+import { Lease } from '../../workers/lease.ts';
 import type { SlackInboundJob, SlackPayload } from './queues.ts';
 import { isPersonReplyInThread } from './receiver.ts';
 import { slackText } from './texts.ts';
-import { classifySlackError, platformError, type WebClient } from './web-api.ts';
+import { NotSlackAddress, classifySlackError, fetchFromSlack, isSlackAddress, platformError, type WebClient } from './web-api.ts';
 import { subjectFrom } from '../../core/subject.ts';
 import { cutText } from '../../core/text.ts';
 
 export interface InboundDeps {
   config: Config;
   store: SlackStore;
+  redis: Redis;
   updates: TicketUpdateStore;
   storage: AttachmentStorage;
   outbound: SlackOutbound;
@@ -37,11 +40,13 @@ export interface InboundDeps {
   noted: (messageId: string) => Promise<void>;
 }
 
-interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string }
+interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string; file_access?: string }
 interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string; member: boolean }
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
+/** One reply of a thread is taken at a time, so that the reporter gets them in the order they were written. */
+const THREAD_LOCK_MS = 30_000;
 
 /** Who a Slack user is, kept a minute: a demoted agent stops speaking for the helpdesk within it. */
 const PEOPLE_CACHE_MS = 60_000;
@@ -59,6 +64,9 @@ export class SlackInbound {
   async handle(job: SlackInboundJob): Promise<string> {
     const ws = await this.deps.store.byTeam(job.teamId);
     if (!ws) return 'workspace no longer connected';
+    // A job queued (or kept after failing) before the team was connected to another organization is not
+    // carried out there: its ticket numbers meant the other organization's tickets.
+    if (job.organizationId && job.organizationId !== ws.organizationId) return 'workspace now belongs to another organization';
     const client = this.deps.outbound.client(ws);
     try {
       switch (job.kind) {
@@ -85,16 +93,21 @@ export class SlackInbound {
       await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: notAgent(person, ws.language) });
       return 'not an agent';
     }
+    return this.inThread(ws, m.channel, m.thread_ts, () => this.takeReply(ws, client, m, ticket, person.staff!));
+  }
+
+  private async takeReply(ws: WorkspaceConfig, client: WebClient, m: { channel: string; ts: string; thread_ts: string; user: string; text?: string; files?: SlackFile[] },
+    ticket: { number: number }, staff: NonNullable<SlackPerson['staff']>): Promise<string> {
     const { internal, text } = readMarker(slackToPlain(m.text ?? ''), ws.noteMarkers);
-    const { files, notes } = await this.download(ws, m.files ?? []);
+    const { files, notes } = await this.download(ws, client, m.files ?? []);
     const body = [text, ...notes].filter(Boolean).join('\n\n');
     if (!body && files.length === 0) return 'empty';
     const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
       externalId: `${ws.teamId}:${m.channel}:${m.ts}`,
-      sender: { kind: 'api', address: person.staff.userId, name: person.staff.name },
-      authorUserId: person.staff.userId,
+      sender: { kind: 'api', address: staff.userId, name: staff.name },
+      authorUserId: staff.userId,
       ticketNumber: ticket.number,
       text: body,
       visibility: internal ? 'internal' : 'public',
@@ -109,6 +122,22 @@ export class SlackInbound {
     }
     if (internal) await this.deps.noted(result.outcome.messageId);
     return internal ? 'note' : 'reply';
+  }
+
+  /**
+   * Runs `work` as the only job taking replies from this thread. Jobs are picked in the order Slack sent them;
+   * without this, a reply with a file (downloaded first) would reach the reporter after the next one.
+   */
+  private async inThread(ws: WorkspaceConfig, channel: string, threadTs: string, work: () => Promise<string>): Promise<string> {
+    const lease = new Lease(this.deps.redis, `${this.deps.config.queuePrefix}:slack:thread:${ws.teamId}:${channel}:${threadTs}`, THREAD_LOCK_MS);
+    if (!(await lease.acquire())) throw new TicketBusy();
+    const renewal = setInterval(() => void lease.renew().catch(() => undefined), THREAD_LOCK_MS / 3);
+    try {
+      return await work();
+    } finally {
+      clearInterval(renewal);
+      await lease.release().catch(() => undefined);
+    }
   }
 
   /** Take, Priority, Resolve, Close on a ticket's message (or on `/ticket`'s answer). */
@@ -132,9 +161,10 @@ export class SlackInbound {
       await tell(slackText('noTicket', ws.language, { number: typed || '?' }));
       return 'no ticket';
     }
-    let patch: TicketPatch;
+    let patch: TicketPatch | ((ticket: TicketState) => TicketPatch);
     switch (act.action_id) {
-      case ACTIONS.take: patch = { assigneeId: actor.userId, ...(card.status === 'new' ? { status: 'open' as const } : {}) }; break;
+      // Decided under the ticket's row lock: of two agents pressing Take at once, the second is told.
+      case ACTIONS.take: patch = (t) => takeTicket(t, actor); break;
       case ACTIONS.priority: patch = { priority: act.selected_option?.value as TicketPatch['priority'] }; break;
       case ACTIONS.resolve: patch = { status: 'resolved' }; break;
       case ACTIONS.close: patch = { status: 'closed' }; break;
@@ -146,6 +176,13 @@ export class SlackInbound {
       await this.deps.notify(notificationIds).catch((err) => this.deps.logger.warn({ err: String(err) }, 'could not queue notifications; the sweeper will'));
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
+      if (act.action_id === ACTIONS.take && err.kind === 'conflict' && err.field === 'assignee') {
+        const now = await this.deps.store.cardByNumber(ws.organizationId, card.number);
+        await tell(slackText('takenBy', ws.language, { number: card.number, name: now?.assigneeName ?? '?' }));
+        // The card may show a Take that is no longer true: brought up to date.
+        await this.deps.changed(ws.organizationId, card.id);
+        return 'taken already';
+      }
       await tell(slackText('changeRefused', ws.language, { number: card.number, reason: err.message }));
       return 'refused';
     }
@@ -219,7 +256,7 @@ export class SlackInbound {
       return 'not an agent';
     }
     const text = slackToPlain(b.message.text ?? '');
-    const { files, notes } = await this.download(ws, b.message.files ?? []);
+    const { files, notes } = await this.download(ws, client, b.message.files ?? []);
     const author = b.message.user ? await this.person(ws, client, b.message.user) : null;
     // The reporter is the message's author, reached by email when Slack tells us their address.
     const sender = author?.email
@@ -262,17 +299,20 @@ export class SlackInbound {
   }
 
   /** A message only the person sees: through the response URL Slack gave, else as an ephemeral message, else a DM. */
-  private async tell(client: WebClient, to: { channel?: string; user: string; responseUrl?: string }, text: string, blocks?: unknown[]): Promise<void> {
-    if (to.responseUrl) {
+  private async tell(client: WebClient, to: Recipient, text: string, blocks?: unknown[]): Promise<void> {
+    if (to.responseUrl && isSlackAddress(to.responseUrl, this.deps.config.slack.apiUrl)) {
       const res = await fetch(to.responseUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
+        method: 'POST', headers: { 'content-type': 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(RESPONSE_URL_TIMEOUT_MS),
         body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text, ...(blocks ? { blocks } : {}) }),
-      });
+      }).catch((err: unknown) => ({ ok: false, status: String((err as Error).message ?? err) }));
       if (res.ok) return;
       this.deps.logger.warn({ status: res.status }, 'Slack refused a response_url answer; sending it another way');
+    } else if (to.responseUrl) {
+      this.deps.logger.warn({ responseUrl: new URL(to.responseUrl, 'http://invalid').origin }, 'a response_url that is not Slack\'s was not used');
     }
-    if (to.channel && !to.channel.startsWith('U')) {
-      await client.chat.postEphemeral({ channel: to.channel, user: to.user, text, ...(blocks ? { blocks: blocks as never } : {}) });
+    // A channel (C…, G…) or a conversation with the app (D…); a user id (U…, or W… on Enterprise Grid) gets a DM.
+    if (to.channel && /^[CGD]/.test(to.channel)) {
+      await client.chat.postEphemeral({ channel: to.channel, user: to.user, text, ...(to.threadTs ? { thread_ts: to.threadTs } : {}), ...(blocks ? { blocks: blocks as never } : {}) });
       return;
     }
     await client.chat.postMessage({ channel: to.user, text, ...(blocks ? { blocks: blocks as never } : {}) });
@@ -305,12 +345,49 @@ export class SlackInbound {
     return person;
   }
 
+  /** A file as files.info describes it; as it was given when Slack will not say (deleted, not shared with the app). */
+  private async fileInfo(client: WebClient, f: SlackFile): Promise<SlackFile> {
+    try {
+      const info = await client.files.info({ file: f.id });
+      return { ...f, ...(info.file as SlackFile | undefined) };
+    } catch (err) {
+      if (platformError(err)) return f;
+      throw classifySlackError(err);
+    }
+  }
+
+  /**
+   * A job that failed for good (every retry spent, or refused): the person who acted is told, so that a reply
+   * they believe sent is not silently lost.
+   */
+  async failed(job: SlackInboundJob, reason: string): Promise<void> {
+    const ws = await this.deps.store.byTeam(job.teamId);
+    if (!ws || (job.organizationId && job.organizationId !== ws.organizationId)) return;
+    // Each kind names the person (and where they acted) in its own words.
+    const p = job.payload as { event?: { channel?: string; user?: string; thread_ts?: string }; channel_id?: string; user_id?: string;
+      response_url?: string; user?: { id?: string }; channel?: { id?: string }; container?: { channel_id?: string } };
+    const why = cutText(reason.replace(/^\w+: /, ''), 300);
+    const where =
+      job.kind === 'message' ? { channel: p.event?.channel, user: p.event?.user, threadTs: p.event?.thread_ts }
+      : job.kind === 'command' ? { channel: p.channel_id, user: p.user_id, responseUrl: p.response_url }
+      : job.kind === 'view' ? { user: p.user?.id }
+      : { channel: p.channel?.id ?? p.container?.channel_id, user: p.user?.id, responseUrl: p.response_url };
+    if (!where.user) return;
+    const to: Recipient = { ...where, user: where.user };
+    const text = job.kind === 'message'
+      ? slackText('replyFailed', ws.language, { reason: why })
+      : slackText('requestFailed', ws.language, { reason: why });
+    await this.tell(this.deps.outbound.client(ws), to, text);
+  }
+
   /** Files shared in Slack, fetched with the bot token into attachment storage. */
-  private async download(ws: WorkspaceConfig, files: SlackFile[]): Promise<{ files: StoredFile[]; notes: string[] }> {
+  private async download(ws: WorkspaceConfig, client: WebClient, files: SlackFile[]): Promise<{ files: StoredFile[]; notes: string[] }> {
     const stored: StoredFile[] = [];
     const notes: string[] = [];
     const limit = this.deps.config.attachmentMaxBytes;
-    for (const f of files) {
+    for (const given of files) {
+      // Slack leaves the addresses out of files it has not finished or that came through Slack Connect: asked for.
+      const f = !given.url_private_download && !given.url_private && given.mode !== 'tombstone' ? await this.fileInfo(client, given) : given;
       const name = cutText(f.name || f.title || `file-${f.id}`, 255);
       const url = f.url_private_download ?? f.url_private;
       if (!url || f.mode === 'tombstone' || f.mode === 'external') {
@@ -322,7 +399,21 @@ export class SlackInbound {
         continue;
       }
       // A download that stalls gives the job back for a retry instead of holding it.
-      const res = await fetch(url, { headers: { authorization: `Bearer ${ws.botToken}` }, redirect: 'follow', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+      let res: Response;
+      try {
+        res = await fetchFromSlack(url, { headers: { authorization: `Bearer ${ws.botToken}` }, signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) }, this.deps.config.slack.apiUrl);
+      } catch (err) {
+        if (!(err instanceof NotSlackAddress)) throw err;
+        this.deps.logger.warn({ team: ws.teamId, file: f.id, reason: err.message }, 'a file address that is not Slack\'s was not fetched');
+        notes.push(slackText('fileUnavailable', ws.language, { name }));
+        continue;
+      }
+      // Deleted, or not shared with the app: another try would not change that (a 5xx or 429 might).
+      if (res.status >= 400 && res.status < 500 && res.status !== 429 && res.status !== 408) {
+        await res.body?.cancel();
+        notes.push(slackText('fileUnavailable', ws.language, { name }));
+        continue;
+      }
       if (!res.ok || !res.body) throw new Error(`downloading "${name}" from Slack failed: HTTP ${res.status}`);
       // Slack answers a download it does not allow with its sign-in page (200, HTML), not an error.
       if (/^text\/html/i.test(res.headers.get('content-type') ?? '') && !/html/i.test(f.mimetype ?? '')) {
@@ -335,6 +426,8 @@ export class SlackInbound {
     return { files: stored, notes };
   }
 }
+
+interface Recipient { channel?: string; user: string; responseUrl?: string; threadTs?: string }
 
 function notAgent(p: SlackPerson, locale: Locale): string {
   if (!p.member) return slackText('notMember', locale);

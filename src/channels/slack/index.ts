@@ -54,7 +54,7 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
   const sync = (organizationId: string, ticketId: string) =>
     enqueueSync(deps.outboundQueue, deps.config, [{ organizationId, ticketId, version: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}` }]);
   const inbound = new SlackInbound({
-    config: deps.config, store, updates: new TicketUpdateStore(deps.orm), storage: deps.storage, outbound, logger: log, submit: deps.submit,
+    config: deps.config, store, redis: deps.redis, updates: new TicketUpdateStore(deps.orm), storage: deps.storage, outbound, logger: log, submit: deps.submit,
     changed: sync,
     notify: (ids) => enqueueNotifications(deps.notifyQueue, deps.config, ids),
     noted: (messageId) => enqueueOutcome(deps.outboundQueue, deps.config, messageId, 'note'),
@@ -107,6 +107,11 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
       const data = job.data as SlackOutboundJob;
       if (final && name === 'outbound' && data.kind === 'sync' && !(err.name === 'UnrecoverableError' && err.message.startsWith('Slack refused'))) {
         void store.recordFailure(data.organizationId, data.ticketId, `Slack: ${err.message}`).catch(() => undefined);
+      }
+      // Whoever acted in Slack hears that it was not done, rather than believing their reply went out.
+      if (final && name === 'inbound') {
+        void inbound.failed(job.data as SlackInboundJob, err.message)
+          .catch((e) => log.warn({ jobId: job.id, err: String((e as Error).message ?? e) }, 'could not tell the person that their Slack request failed'));
       }
     });
     worker.on('error', (err) => log.error({ queue: name, err: String(err) }, 'slack worker error'));

@@ -9,6 +9,7 @@ import { renderCard, threadText, escapeMrkdwn } from './card.ts';
 import { channelName, slackText } from './texts.ts';
 import { ChannelPace, SlackRefusal, classifySlackError, platformError, slackClient, type WebClient } from './web-api.ts';
 import { DeliveryError } from '../../core/ports.ts';
+import { DomainError } from '../../core/errors.ts';
 
 export interface OutboundDeps {
   config: Config;
@@ -29,6 +30,10 @@ export class TicketBusy extends Error {
 interface HeldLock { lost: boolean }
 
 const LOCK_MS = 30_000;
+/** An upload of a file as large as attachments may be takes longer than a post. */
+const UPLOAD_TIMEOUT_MS = 120_000;
+/** Refusals that concern the file alone: the thread goes on without it (with a line saying so). */
+const FILE_REFUSALS = new Set(['file_uploads_disabled', 'file_upload_size_restricted', 'file_uploads_except_images_disabled', 'invalid_file_type', 'missing_scope']);
 const MAX_HOLD_MS = 10 * 60_000;
 
 /**
@@ -45,11 +50,12 @@ export class SlackOutbound {
     this.pace = new ChannelPace(deps.redis, deps.config.queuePrefix, deps.config.slack.channelIntervalMs);
   }
 
-  client(ws: WorkspaceConfig): WebClient {
-    let c = this.clients.get(ws.id);
+  client(ws: WorkspaceConfig, use: 'post' | 'upload' = 'post'): WebClient {
+    const key = `${ws.id}:${use}`;
+    let c = this.clients.get(key);
     if (!c || (c as unknown as { token?: string }).token !== ws.botToken) {
-      c = slackClient(ws.botToken, this.deps.config.slack.apiUrl);
-      this.clients.set(ws.id, c);
+      c = slackClient(ws.botToken, this.deps.config.slack.apiUrl, use === 'upload' ? UPLOAD_TIMEOUT_MS : undefined);
+      this.clients.set(key, c);
     }
     return c;
   }
@@ -142,10 +148,21 @@ export class SlackOutbound {
       ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, text: threadText(header, body, this.ticketLink(number), ws.language), unfurl_links: false }));
       await mark('text', ts);
     }
+    const uploader = this.client(ws, 'upload');
     for (const [i, f] of m.files.entries()) {
       if (done[`file${i}`]) continue;
-      const data = await buffer(await this.deps.storage.open(f.storageKey));
-      await this.call(ws, channel, lock, () => client.filesUploadV2({ channel_id: channel, thread_ts: threadTs, file: data, filename: f.filename, title: f.filename }) as never);
+      try {
+        const data = await buffer(await this.deps.storage.open(f.storageKey));
+        await this.call(ws, channel, lock, () => uploader.filesUploadV2({ channel_id: channel, thread_ts: threadTs, file: data, filename: f.filename, title: f.filename }) as never);
+      } catch (err) {
+        // A file Slack will never take (or that storage lost) must not hold up the rest of the thread for good.
+        const fileOnly = err instanceof SlackRefusal ? FILE_REFUSALS.has(err.slackError) : err instanceof DomainError && err.kind === 'not_found';
+        if (!fileOnly) throw err;
+        const reason = err instanceof SlackRefusal ? err.slackError : 'missing from storage';
+        this.deps.logger.warn({ team: ws.teamId, ticketId, file: f.filename, reason }, 'a file could not be posted into Slack; said so in the thread');
+        await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, thread_ts: threadTs, unfurl_links: false,
+          text: slackText('fileNotPosted', ws.language, { name: escapeMrkdwn(f.filename), reason, link: this.ticketLink(number) }) }));
+      }
       await mark(`file${i}`, '1');
     }
     await this.deps.store.recordPost({ messageId: m.id, organizationId: ws.organizationId, ticketId, channelId: channel, ts, direction: 'out' });

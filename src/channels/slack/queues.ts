@@ -14,6 +14,8 @@ export type SlackPayload = Record<string, unknown>;
 
 export interface SlackInboundJob {
   teamId: string;
+  /** The organization the team belonged to when Slack sent this (absent in jobs queued before it was recorded). */
+  organizationId?: string;
   kind: 'message' | 'action' | 'command' | 'view' | 'shortcut';
   payload: SlackPayload;
 }

@@ -12,6 +12,7 @@ import { NEW_TICKET_CALLBACK, newTicketModal, readNewTicket } from './modal.ts';
 import { slackText } from './texts.ts';
 import { SHORTCUT_CALLBACK, claimedTeam, judgeSlackRequest, readSlackBody } from './request-shape.ts';
 import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
+import { isSlackAddress } from './web-api.ts';
 
 const CACHE_MS = 10_000;
 const MAX_BODY = 1024 * 1024;
@@ -87,7 +88,7 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
   });
   // Slack's legacy verification token rides along in payloads; it has no business in Redis.
   const enqueue = (kind: SlackInboundJob['kind'], { token: _legacy, ...payload }: SlackPayload, key: string) =>
-    enqueueInbound(deps.queue, deps.config, { teamId: ws.teamId, kind, payload }, `${ws.teamId}:${key}`);
+    enqueueInbound(deps.queue, deps.config, { teamId: ws.teamId, organizationId: ws.organizationId, kind, payload }, `${ws.teamId}:${key}`);
 
   app.event('message', async ({ event, body }) => {
     const m = event as unknown as Record<string, unknown>;
@@ -107,12 +108,20 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
   }
 
   // Whatever the command is called in the app's settings (/ticket by default), it is this one.
-  app.command(/.*/, async ({ ack, command, client }) => {
+  app.command(/.*/, async ({ ack, command, client, respond }) => {
     const text = command.text.trim();
     if (/^new\b/i.test(text)) {
       await ack();
-      // A trigger id lives three seconds: the modal opens now, the ticket is made when it is sent.
-      await client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(ws.language, text.replace(/^new\s*/i, '')) as never });
+      // A trigger id lives three seconds: the modal opens now (not awaited, so that the answer to Slack does not
+      // wait for it), the ticket is made when it is sent. A form that cannot open is explained to the person.
+      void client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(ws.language, text.replace(/^new\s*/i, '')) as never })
+        .catch(async (err: unknown) => {
+          const reason = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message ?? String(err);
+          log.warn({ team: ws.teamId, reason }, 'views.open failed');
+          if (!isSlackAddress(command.response_url, deps.config.slack.apiUrl)) return;
+          await respond({ response_type: 'ephemeral', text: slackText('formFailed', ws.language, { reason, command: command.command }) });
+        })
+        .catch((err: unknown) => log.warn({ team: ws.teamId, err: String(err) }, 'could not say that the form did not open'));
       return;
     }
     if (!/^#?\d+$/.test(text)) {
@@ -134,9 +143,10 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
   });
 
   app.shortcut(SHORTCUT_CALLBACK, async ({ ack, body }) => {
-    const b = body as unknown as { channel?: { id: string }; message?: { ts: string } };
-    // One Slack message makes one ticket, however many times (or people) ask.
-    await enqueue('shortcut', body as unknown as SlackPayload, `${b.channel?.id}:${b.message?.ts}`);
+    const b = body as unknown as { trigger_id: string };
+    // Each use is its own job (a first try by someone who is not an agent must not swallow an agent's); the
+    // ticket is one per Slack message all the same, by the intake's idempotency.
+    await enqueue('shortcut', body as unknown as SlackPayload, b.trigger_id);
     await ack();
   });
 

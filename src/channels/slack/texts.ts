@@ -33,6 +33,11 @@ const TEXTS = {
   },
   answeredHeader: { en: ':outbox_tray: {who} answered the reporter ({channel}):', ru: ':outbox_tray: {who} ответил(а) заявителю ({channel}):', de: ':outbox_tray: {who} hat der meldenden Person geantwortet ({channel}):' },
   wroteHeader: { en: ':speech_balloon: {who} wrote:', ru: ':speech_balloon: {who} пишет:', de: ':speech_balloon: {who} schreibt:' },
+  fileNotPosted: {
+    en: ':paperclip: The file "{name}" could not be posted here ({reason}); it is on <{link}|the ticket>.',
+    ru: ':paperclip: Файл «{name}» не удалось выложить сюда ({reason}); он есть в <{link}|обращении>.',
+    de: ':paperclip: Die Datei „{name}“ konnte hier nicht gepostet werden ({reason}); sie liegt im <{link}|Ticket>.',
+  },
   filesOnly: { en: '_(files only)_', ru: '_(только файлы)_', de: '_(nur Dateien)_' },
   empty: { en: '_(empty)_', ru: '_(пусто)_', de: '_(leer)_' },
   cut: { en: '_(cut; the whole message is on <{link}|the ticket>)_', ru: '_(сокращено; полностью — в <{link}|обращении>)_', de: '_(gekürzt; die ganze Nachricht steht im <{link}|Ticket>)_' },
@@ -59,6 +64,26 @@ const TEXTS = {
     de: 'Slack nennt uns Ihre E-Mail-Adresse nicht, daher können wir Sie keinem Agenten zuordnen: Es wurde nichts gesendet oder geändert. (Die App braucht den Scope users:read.email.)',
   },
   changeRefused: { en: '#{number}: {reason}', ru: '#{number}: изменение не принято. {reason}', de: '#{number}: Änderung nicht übernommen. {reason}' },
+  takenBy: {
+    en: '#{number} is already taken by {name}: ask them, or change the assignee, to hand it on.',
+    ru: '#{number} уже взял(а) {name}: договоритесь с ним/ней или смените исполнителя.',
+    de: '#{number} hat bereits {name} übernommen: Sprechen Sie sich ab oder ändern Sie die zuständige Person.',
+  },
+  replyFailed: {
+    en: 'Your reply could not be taken ({reason}), so nothing was sent to the reporter. Please send it again.',
+    ru: 'Ваш ответ не удалось принять ({reason}), поэтому заявителю ничего не отправлено. Пожалуйста, отправьте его ещё раз.',
+    de: 'Ihre Antwort konnte nicht übernommen werden ({reason}), daher wurde der meldenden Person nichts gesendet. Bitte senden Sie sie noch einmal.',
+  },
+  requestFailed: {
+    en: 'That could not be done ({reason}); nothing was changed. Please try again.',
+    ru: 'Это не удалось сделать ({reason}); ничего не изменено. Пожалуйста, попробуйте ещё раз.',
+    de: 'Das hat nicht geklappt ({reason}); es wurde nichts geändert. Bitte versuchen Sie es noch einmal.',
+  },
+  formFailed: {
+    en: 'The form could not be opened ({reason}). Please run `{command} new` again.',
+    ru: 'Форму не удалось открыть ({reason}). Пожалуйста, выполните `{command} new` ещё раз.',
+    de: 'Das Formular konnte nicht geöffnet werden ({reason}). Bitte führen Sie `{command} new` noch einmal aus.',
+  },
   replyRefused: { en: 'This reply was not taken: {reason}', ru: 'Этот ответ не принят: {reason}', de: 'Diese Antwort wurde nicht übernommen: {reason}' },
   noTicket: { en: 'Ticket #{number} does not exist in this helpdesk.', ru: 'Обращения #{number} в этой службе поддержки нет.', de: 'Ticket #{number} gibt es in diesem Helpdesk nicht.' },
   itsThread: { en: '<{link}|Open its thread> in <#{channel}>', ru: '<{link}|Открыть ветку обращения> в <#{channel}>', de: '<{link}|Thread öffnen> in <#{channel}>' },

@@ -9,14 +9,61 @@ export type WebClient = InstanceType<typeof webApi.WebClient>;
  * A Web API client that reports Slack's 429 instead of sleeping through it, and does not retry by itself:
  * retries, waits and the per-channel pace are the queue's business, so that a waiting call holds no worker.
  */
-export function slackClient(token: string, apiUrl: string): WebClient {
+export function slackClient(token: string, apiUrl: string, timeoutMs = 20_000): WebClient {
   return new webApi.WebClient(token, {
     slackApiUrl: apiUrl,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
     logLevel: webApi.LogLevel.ERROR,
-    timeout: 20_000,
+    timeout: timeoutMs,
   });
+}
+
+/**
+ * Whether an address found in a payload (a file's download URL, a response URL) is Slack's own, or the
+ * configured Web API's host. A payload is only as trustworthy as whoever holds the signing secret: an address
+ * elsewhere (the cloud's metadata service, an internal admin page) is never fetched with the bot token.
+ */
+export function isSlackAddress(address: string, apiUrl: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return false;
+  }
+  const api = new URL(apiUrl);
+  if (url.protocol === api.protocol && url.host === api.host) return true;
+  return url.protocol === 'https:' && !url.port && /(^|\.)(slack\.com|slack-edge\.com|slack-files\.com)$/i.test(url.hostname);
+}
+
+/** An address in a payload that is not Slack's (see isSlackAddress). */
+export class NotSlackAddress extends Error {
+  constructor(address: string) {
+    super(`${safeOrigin(address)} is not a Slack address`);
+    this.name = 'NotSlackAddress';
+  }
+}
+
+function safeOrigin(address: string): string {
+  try {
+    return new URL(address).origin;
+  } catch {
+    return 'the address';
+  }
+}
+
+/** fetch() that follows redirects only while they stay on Slack's hosts. */
+export async function fetchFromSlack(address: string, init: RequestInit, apiUrl: string, maxRedirects = 5): Promise<Response> {
+  let at = address;
+  for (let hop = 0; ; hop++) {
+    if (!isSlackAddress(at, apiUrl)) throw new NotSlackAddress(at);
+    const res = await fetch(at, { ...init, redirect: 'manual' });
+    const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+    if (!location) return res;
+    await res.body?.cancel();
+    if (hop >= maxRedirects) throw new Error(`Slack redirected ${maxRedirects} times`);
+    at = new URL(location, at).toString();
+  }
 }
 
 /** Slack's answers that another try would get again: the post is refused as it is, or the app cannot post there. */
@@ -25,6 +72,7 @@ const PERMANENT = new Set([
   'not_authed', 'missing_scope', 'no_permission', 'msg_too_long', 'invalid_blocks', 'invalid_blocks_format', 'no_text',
   'restricted_action', 'restricted_action_read_only_channel', 'cant_update_message', 'edit_window_closed', 'team_access_not_granted',
   'ekm_access_denied', 'user_not_found', 'user_not_in_channel', 'invalid_arguments', 'message_not_found',
+  'file_uploads_disabled', 'file_upload_size_restricted', 'file_uploads_except_images_disabled', 'invalid_file_type',
 ]);
 
 /** The error code of a Slack answer with `ok: false`, or undefined for any other failure. */
