@@ -27,6 +27,11 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
       if (!/^xoxb-/.test(opts.token)) throw new InvalidArgumentError('--token must be the Bot User OAuth Token (xoxb-...), not a user or app token.');
       if (!/^[0-9a-f]{16,64}$/i.test(opts.signingSecret)) throw new InvalidArgumentError('--signing-secret is the hex string under Basic Information → App Credentials.');
       if (!CHANNEL_ID.test(opts.channel)) throw new InvalidArgumentError('--channel takes the channel id (like C0123ABCD: open the channel details in Slack), not its name.');
+      // Without a marker, every reply is public: a colleague's note would go to the customer.
+      const givenMarkers = opts.noteMarkers?.split(',').map((m) => m.trim()).filter(Boolean);
+      if (opts.noteMarkers !== undefined && givenMarkers!.length === 0) {
+        throw new InvalidArgumentError('--note-markers needs at least one marker, like "note:,//": without one, notes meant for colleagues would reach customers.');
+      }
       if (opts.language !== undefined && !(LOCALES as readonly string[]).includes(opts.language)) {
         throw new InvalidArgumentError(`--language is one of ${LOCALES.join(', ')}.`);
       }
@@ -36,7 +41,7 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         // Replacing the token or the channel keeps the settings that were not named.
         const before = opts.replace ? await store.byOrganization(org.id) : null;
         const language = (opts.language as Locale | undefined) ?? before?.language ?? cli.language();
-        const markers = opts.noteMarkers ? opts.noteMarkers.split(',').map((m) => m.trim()).filter(Boolean) : (before?.noteMarkers ?? [...cli.noteMarkers()]);
+        const markers = givenMarkers ?? before?.noteMarkers ?? [...cli.noteMarkers()];
         const ws = await connectWorkspace(store, cli.apiUrl(), {
           organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers, language,
         }, { replace: opts.replace });

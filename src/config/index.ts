@@ -95,7 +95,8 @@ const envSchema = z.object({
   SLACK_ORGANIZATION: z.string().min(1).optional(),
   SLACK_TRIAGE_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel id like C0123ABCD (not its name)').optional(),
   /** Thread replies that start with one of these (comma-separated) are internal notes. */
-  SLACK_NOTE_MARKERS: z.string().default('note:,//'),
+  SLACK_NOTE_MARKERS: z.string().default('note:,//')
+    .refine((v) => v.split(',').some((m) => m.trim().length > 0), 'at least one marker, like note:,// (without one, notes would reach customers)'),
   /** The language the Slack app speaks to agents in (en, ru, de), for workspaces added without --language. */
   SLACK_LANGUAGE: z.enum(LOCALES).default('en'),
   /** Least time between two posts into one Slack channel (Slack allows about one message a second). */

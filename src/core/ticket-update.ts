@@ -1,7 +1,7 @@
 import { DomainError, forbidden, invalid } from './errors.ts';
 import type { Actor, FieldChanges, TicketState } from './ports.ts';
-import { allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
-import { identityKindOf, type Priority } from './vocabulary.ts';
+import { STATUSES, allowedTransitions, canTransition, type TicketStatus } from './ticket-status.ts';
+import { PRIORITIES, identityKindOf, type Priority } from './vocabulary.ts';
 import { toFollowers, type NotificationPlan } from './notifications.ts';
 
 /** The fields a user may change on a ticket. `null` clears a field. */
@@ -42,6 +42,13 @@ export interface UpdatePlan {
 
 /** Checks a patch against the ticket and the actor's role and says what changes. Throws when not allowed. */
 export function planTicketUpdate(ticket: TicketState, patch: TicketPatch, actor: Actor): UpdatePlan {
+  // Every edge checks its input; this holds for the ones that pass values through (a Slack menu's option).
+  if (patch.priority !== undefined && !(PRIORITIES as readonly string[]).includes(patch.priority)) {
+    throw invalid('priority', `The priority must be one of ${PRIORITIES.join(', ')}.`);
+  }
+  if (patch.status !== undefined && !(STATUSES as readonly string[]).includes(patch.status)) {
+    throw invalid('status', `The status must be one of ${STATUSES.join(', ')}.`);
+  }
   if (actor.role === 'customer') {
     const denied = STAFF_ONLY.filter((f) => patch[f] !== undefined);
     if (denied.length > 0) throw forbidden(`Customers cannot change the ${denied.map((f) => FIELD_NAMES[f]).join(', ')}.`);

@@ -226,9 +226,10 @@ describe('the thread', () => {
     const t = await mailTicket('VPN down', 'Cannot connect since 9:00');
     const thread = await parentOf(t.number);
     const file = slack.addFile(Buffer.from('%PDF-1.4 vpn guide'), 'VPN guide.pdf', 'application/pdf');
-    const reply = await replyInThread(thread, AGENT, 'Please reinstall the client: <https://vpn.example.org/client|download page> &amp; restart.', [file]);
+    const reply = await replyInThread(thread, AGENT, 'Please reinstall the client: <https://vpn.example.org/client|download page> &amp; restart. <@U0COLLEAGUE> knows it :+1:', [file]);
     const mail = await smtp.waitFor((m) => m.envelopeTo.includes(t.email) && (m.parsed.text ?? '').includes('reinstall the client'));
-    expect(mail.parsed.text).toContain('download page (https://vpn.example.org/client) & restart.');
+    // Slack's markup reads as text: the link with its address, the mention by name, the emoji as an emoji.
+    expect(mail.parsed.text).toContain('download page (https://vpn.example.org/client) & restart. @Carl Colleague knows it 👍');
     expect(mail.parsed.text).toContain(`agent ${seed.agent.email}`);
     expect(mail.parsed.attachments.map((a) => a.filename)).toContain('VPN guide.pdf');
     const m = await messageFromSlack(reply.ts);
@@ -472,6 +473,30 @@ describe('buttons, commands, modal and shortcut', () => {
     expect(res.status).toBe(200);
     const told = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/no-form');
     expect(told.params.text).toContain('The form could not be opened (expired_trigger_id)');
+    // Someone who is not an agent is told so before filling in anything.
+    const opens = slack.calls.filter((c) => c.method === 'views.open').length;
+    expect((await send(slashCommand(team, { user: OUTSIDER, channel: TRIAGE, text: 'new', responseUrl: `${slack.base}/response/no-agent-form` }), FORM)).status).toBe(200);
+    const refused = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/no-agent-form');
+    expect(refused.params.text).toContain('not an agent');
+    expect(slack.calls.filter((c) => c.method === 'views.open').length).toBe(opens);
+  });
+
+  it('a reply that is only a note marker is explained, not silently dropped', async () => {
+    const t = await mailTicket('Empty note', 'x');
+    const thread = await parentOf(t.number);
+    const reply = await replyInThread(thread, AGENT, 'note:');
+    const told = await slack.waitForCall((c) => c.method === 'chat.postEphemeral' && c.params.user === AGENT && String(c.params.text).includes('no text after "note:"'));
+    expect(told.params.thread_ts).toBe(thread.ts);
+    expect((await sql(`SELECT count(*)::int AS n FROM messages WHERE metadata->'slackThread'->>'ts' = $1`, [reply.ts]))[0]!.n).toBe(0);
+  });
+
+  it('a priority that is not one of the menu\'s is refused, and the ticket keeps its own', async () => {
+    const t = await mailTicket('Forged priority', 'x');
+    const thread = await parentOf(t.number);
+    await send(blockAction(team, { user: AGENT, channel: thread.channel, messageTs: thread.ts, actionId: 'ticket_priority', number: t.number, selected: 'critical', responseUrl: `${slack.base}/response/forged-priority` }), FORM);
+    const told = await slack.waitForCall((c) => c.method === 'response_url' && c.params.path === '/response/forged-priority');
+    expect(told.params.text).toContain('The priority must be one of low, normal, high, urgent');
+    expect((await sql(`SELECT priority FROM tickets WHERE id = $1`, [t.id]))[0]!.priority).toBe('normal');
   });
 
   it('Priority and Resolve change the ticket; a change made through the API updates the message too', async () => {

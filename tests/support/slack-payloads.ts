@@ -51,8 +51,33 @@ export function threadReply(o: { channel: string; user: string; text: string; th
   return {
     type: 'message', ...(o.files ? { subtype: 'file_share', files: o.files, upload: false } : {}),
     text: o.text, user: o.user, ts, thread_ts: o.threadTs, parent_user_id: 'UBOT', team: o.team, channel: o.channel, event_ts: ts, channel_type: 'channel',
-    blocks: [{ type: 'rich_text', block_id: 'x', elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text: o.text }] }] }],
+    blocks: richText(o.text),
   };
+}
+
+/**
+ * The rich_text blocks Slack's clients send along with a message's mrkdwn `text`: links and mentions as
+ * elements of their own, and text without the `&amp;` escaping of `text`.
+ */
+export function richText(text: string): unknown[] {
+  const elements: Array<Record<string, unknown>> = [];
+  const unescape = (t: string) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  const plain = (t: string) => t.split(/:([a-z0-9_+-]+):/).forEach((part, i) => {
+    if (i % 2 === 1) elements.push({ type: 'emoji', name: part });
+    else if (part) elements.push({ type: 'text', text: unescape(part) });
+  });
+  let at = 0;
+  for (const m of text.matchAll(/<([^>]+)>/g)) {
+    if (m.index! > at) plain(text.slice(at, m.index));
+    const [target, label] = m[1]!.split('|') as [string, string | undefined];
+    if (target.startsWith('@')) elements.push({ type: 'user', user_id: target.slice(1) });
+    else if (target.startsWith('#')) elements.push({ type: 'channel', channel_id: target.slice(1) });
+    else if (target.startsWith('!')) elements.push({ type: 'broadcast', range: target.slice(1) });
+    else elements.push({ type: 'link', url: target, ...(label ? { text: unescape(label) } : {}) });
+    at = m.index! + m[0].length;
+  }
+  if (at < text.length) plain(text.slice(at));
+  return [{ type: 'rich_text', block_id: randomBytes(3).toString('hex'), elements: [{ type: 'rich_text_section', elements }] }];
 }
 
 /** A message the bot itself posted, as the Events API echoes it back. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderCard, threadText } from '../../src/channels/slack/card.ts';
-import { readMarker, slackToPlain, ticketNumber } from '../../src/channels/slack/inbound.ts';
+import { readMarker, ticketNumber } from '../../src/channels/slack/inbound.ts';
+import { mentionedUsers, richTextToPlain, slackMessageToPlain, slackToPlain } from '../../src/channels/slack/plain-text.ts';
 import { claimedTeam, judgeSlackRequest, readSlackBody } from '../../src/channels/slack/request-shape.ts';
 import { readNewTicket } from '../../src/channels/slack/modal.ts';
 import { isPersonReplyInThread } from '../../src/channels/slack/receiver.ts';
@@ -17,9 +18,9 @@ const card: TicketCard = {
 
 describe('note markers', () => {
   it('a reply starting with a marker is a note without the marker; others are public', () => {
-    expect(readMarker('note: check logs', ['note:', '//'])).toEqual({ internal: true, text: 'check logs' });
-    expect(readMarker('  NOTE: Upper case', ['note:'])).toEqual({ internal: true, text: 'Upper case' });
-    expect(readMarker('// slashes', ['note:', '//'])).toEqual({ internal: true, text: 'slashes' });
+    expect(readMarker('note: check logs', ['note:', '//'])).toMatchObject({ internal: true, text: 'check logs' });
+    expect(readMarker('  NOTE: Upper case', ['note:'])).toMatchObject({ internal: true, text: 'Upper case' });
+    expect(readMarker('// slashes', ['note:', '//'])).toMatchObject({ internal: true, text: 'slashes' });
     expect(readMarker('A note: not at the start', ['note:'])).toEqual({ internal: false, text: 'A note: not at the start' });
     expect(readMarker('see https://x.test//path', ['//'])).toEqual({ internal: false, text: 'see https://x.test//path' });
   });
@@ -30,6 +31,33 @@ describe("Slack's markup for reporters", () => {
     expect(slackToPlain('See <https://a.test/x|the guide> or <https://b.test>, ask <@U123|alex> in <#C1|it-help> &amp; <mailto:it@a.test|it@a.test> &lt;3'))
       .toBe('See the guide (https://a.test/x) or https://b.test, ask @alex in #it-help & it@a.test <3');
     expect(slackToPlain('<!here> ping <@U99>')).toBe('@here ping @U99');
+  });
+  it('names mentioned people, turns emoji names into emoji and drops bold, italics, strikes and code marks', () => {
+    const names = new Map([['U0BORIS01', 'Boris Petrov']]);
+    expect(slackToPlain('Hi <@U0BORIS01>, *Спасибо* :thumbsup::skin-tone-3: _really_ ~no~ `ls -la` :no_such_emoji:', names))
+      .toBe('Hi @Boris Petrov, Спасибо 👍🏼 really no ls -la :no_such_emoji:');
+    // Not markup: arithmetic, snake_case, paths, times.
+    expect(slackToPlain('2 * 3 * 4 = 24, my_var_name, /usr/local_bin/x_y, 10:30:45')).toBe('2 * 3 * 4 = 24, my_var_name, /usr/local_bin/x_y, 10:30:45');
+    expect(slackToPlain('```\nline 1\nline 2\n```')).toBe('line 1\nline 2');
+    expect(slackToPlain('Due <!date^1392734382^{date_short}|Feb 18, 2014>')).toBe('Due Feb 18, 2014');
+  });
+  it("reads rich_text blocks: what was written, with people's names, emoji, links and lists", () => {
+    const blocks = [{ type: 'rich_text', block_id: 'b', elements: [
+      { type: 'rich_text_section', elements: [
+        { type: 'text', text: 'Hi ' }, { type: 'user', user_id: 'U0BORIS01' }, { type: 'text', text: ', fixed ', style: { bold: true } },
+        { type: 'emoji', name: 'white_check_mark', unicode: '2705' }, { type: 'text', text: ' see ' },
+        { type: 'link', url: 'https://kb.example.org/vpn', text: 'the guide' }, { type: 'text', text: '\n' }] },
+      { type: 'rich_text_list', style: 'ordered', indent: 0, elements: [
+        { type: 'rich_text_section', elements: [{ type: 'text', text: 'restart' }] },
+        { type: 'rich_text_section', elements: [{ type: 'text', text: 'log in' }] }] },
+      { type: 'rich_text_quote', elements: [{ type: 'text', text: 'it says 403' }] },
+    ] }];
+    const names = new Map([['U0BORIS01', 'Boris Petrov']]);
+    expect(richTextToPlain(blocks, names)).toBe('Hi @Boris Petrov, fixed ✅ see the guide (https://kb.example.org/vpn)\n1. restart\n2. log in\n> it says 403');
+    expect(mentionedUsers('and <@U0OTHER>', blocks).sort()).toEqual(['U0BORIS01', 'U0OTHER']);
+    // Without blocks, the text is read.
+    expect(slackMessageToPlain('plain <https://a.test|a>', undefined)).toBe('plain a (https://a.test)');
+    expect(richTextToPlain([{ type: 'section', text: { type: 'mrkdwn', text: 'x' } }])).toBeNull();
   });
 });
 

@@ -66,6 +66,10 @@ describe('planTicketUpdate', () => {
       expect((err as DomainError).message).toContain('allowed: open');
     }
   });
+  it('refuses a priority or status that does not exist, whatever edge passed it', () => {
+    expect(kindOf(() => planTicketUpdate(ticket(), { priority: 'critical' as never }, agent))).toBe('invalid');
+    expect(kindOf(() => planTicketUpdate(ticket(), { status: 'done' as never }, agent))).toBe('invalid');
+  });
   it('refuses setting a ticket back to new', () => {
     expect(kindOf(() => planTicketUpdate(ticket(), { status: 'new' }, agent))).toBe('conflict');
   });

@@ -7,7 +7,6 @@ import { DomainError } from '../../core/errors.ts';
 import type { IntakeEventInput, StoredFile } from '../../core/intake-event.ts';
 import type { Actor, AttachmentStorage, TicketState } from '../../core/ports.ts';
 import { takeTicket, type TicketPatch } from '../../core/ticket-update.ts';
-import type { Locale } from '../../core/vocabulary.ts';
 import type { SlackStore, WorkspaceConfig } from '../../persistence/slack-store.ts';
 import type { TicketUpdateStore } from '../../persistence/ticket-update-store.ts';
 import type { SubmitResult } from '../../workers/intake-producer.ts';
@@ -19,6 +18,8 @@ import { Lease } from '../../workers/lease.ts';
 import type { SlackInboundJob, SlackPayload } from './queues.ts';
 import { isPersonReplyInThread } from './receiver.ts';
 import { slackText } from './texts.ts';
+import { SlackPeople, notAgent, type SlackPerson } from './people.ts';
+import { mentionedUsers, slackMessageToPlain } from './plain-text.ts';
 import { NotSlackAddress, classifySlackError, fetchFromSlack, isSlackAddress, platformError, type WebClient } from './web-api.ts';
 import { subjectFrom } from '../../core/subject.ts';
 import { cutText } from '../../core/text.ts';
@@ -41,15 +42,11 @@ export interface InboundDeps {
 }
 
 interface SlackFile { id: string; name?: string; title?: string; mimetype?: string; size?: number; url_private_download?: string; url_private?: string; mode?: string; file_access?: string }
-interface SlackPerson { staff: { userId: string; name: string; role: string } | null; email: string | null; name: string; member: boolean }
 
 const RESPONSE_URL_TIMEOUT_MS = 10_000;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
 /** One reply of a thread is taken at a time, so that the reporter gets them in the order they were written. */
 const THREAD_LOCK_MS = 30_000;
-
-/** Who a Slack user is, kept a minute: a demoted agent stops speaking for the helpdesk within it. */
-const PEOPLE_CACHE_MS = 60_000;
 
 /**
  * What Slack sent, handled by a worker: thread replies become answers or notes, buttons change tickets,
@@ -57,9 +54,11 @@ const PEOPLE_CACHE_MS = 60_000;
  * the agent or admin with the same email.
  */
 export class SlackInbound {
-  private readonly people = new Map<string, { at: number; person: SlackPerson }>();
+  private readonly people: SlackPeople;
 
-  constructor(private readonly deps: InboundDeps) {}
+  constructor(private readonly deps: InboundDeps) {
+    this.people = new SlackPeople(deps.store);
+  }
 
   async handle(job: SlackInboundJob): Promise<string> {
     const ws = await this.deps.store.byTeam(job.teamId);
@@ -84,11 +83,11 @@ export class SlackInbound {
 
   /** A person's reply in a ticket's thread: a public answer to the reporter, or a note when it starts with a marker. */
   private async reply(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
-    const m = payload.event as Record<string, unknown> & { channel: string; ts: string; thread_ts: string; user: string; text?: string; files?: SlackFile[] };
+    const m = payload.event as Record<string, unknown> & { channel: string; ts: string; thread_ts: string; user: string; text?: string; blocks?: unknown; files?: SlackFile[] };
     if (!isPersonReplyInThread(m, ws.botUserId)) return 'ignored';
     const ticket = await this.deps.store.ticketOfThread(ws.organizationId, m.channel, m.thread_ts);
     if (!ticket) return 'not a ticket thread';
-    const person = await this.person(ws, client, m.user);
+    const person = await this.people.who(ws, client, m.user);
     if (!person.staff) {
       await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: notAgent(person, ws.language) });
       return 'not an agent';
@@ -96,12 +95,16 @@ export class SlackInbound {
     return this.inThread(ws, m.channel, m.thread_ts, () => this.takeReply(ws, client, m, ticket, person.staff!));
   }
 
-  private async takeReply(ws: WorkspaceConfig, client: WebClient, m: { channel: string; ts: string; thread_ts: string; user: string; text?: string; files?: SlackFile[] },
+  private async takeReply(ws: WorkspaceConfig, client: WebClient, m: { channel: string; ts: string; thread_ts: string; user: string; text?: string; blocks?: unknown; files?: SlackFile[] },
     ticket: { number: number }, staff: NonNullable<SlackPerson['staff']>): Promise<string> {
-    const { internal, text } = readMarker(slackToPlain(m.text ?? ''), ws.noteMarkers);
+    const { internal, text, marker } = readMarker(await this.plain(ws, client, m), ws.noteMarkers);
     const { files, notes } = await this.download(ws, client, m.files ?? []);
     const body = [text, ...notes].filter(Boolean).join('\n\n');
-    if (!body && files.length === 0) return 'empty';
+    if (!body && files.length === 0) {
+      // Only a marker: the author meant to write a note; saying nothing would look like it was kept.
+      if (marker) await client.chat.postEphemeral({ channel: m.channel, user: m.user, thread_ts: m.thread_ts, text: slackText('emptyReply', ws.language, { marker }) });
+      return 'empty';
+    }
     const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
@@ -150,7 +153,7 @@ export class SlackInbound {
     const number = ticketNumber(typed);
     const channel = body.channel?.id ?? body.container?.channel_id;
     const tell = (text: string) => this.tell(client, { channel, user: body.user.id, responseUrl: body.response_url }, text);
-    const person = await this.person(ws, client, body.user.id);
+    const person = await this.people.who(ws, client, body.user.id);
     if (!person.staff) {
       await tell(notAgent(person, ws.language));
       return 'not an agent';
@@ -194,7 +197,7 @@ export class SlackInbound {
   private async command(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
     const c = payload as { text: string; user_id: string; channel_id: string; response_url?: string };
     const tell = (text: string, blocks?: unknown[]) => this.tell(client, { channel: c.channel_id, user: c.user_id, responseUrl: c.response_url }, text, blocks);
-    const person = await this.person(ws, client, c.user_id);
+    const person = await this.people.who(ws, client, c.user_id);
     if (!person.staff) {
       await tell(notAgent(person, ws.language));
       return 'not an agent';
@@ -223,7 +226,7 @@ export class SlackInbound {
   /** The `/ticket new` modal, sent: a ticket on the reporter's behalf. */
   private async view(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
     const b = payload as { user: { id: string }; view: { id: string; hash?: string; state: { values: never } } };
-    const person = await this.person(ws, client, b.user.id);
+    const person = await this.people.who(ws, client, b.user.id);
     if (!person.staff) {
       await client.chat.postMessage({ channel: b.user.id, text: notAgent(person, ws.language) });
       return 'not an agent';
@@ -248,20 +251,21 @@ export class SlackInbound {
   /** The *Create ticket* message shortcut: the message (and its files) becomes a ticket of its author. */
   private async shortcut(ws: WorkspaceConfig, client: WebClient, payload: SlackPayload): Promise<string> {
     const b = payload as { user: { id: string }; channel: { id: string }; response_url?: string;
-      message: { ts: string; user?: string; text?: string; files?: SlackFile[]; bot_id?: string } };
+      message: { ts: string; user?: string; text?: string; blocks?: unknown; files?: SlackFile[]; bot_id?: string; username?: string; bot_profile?: { name?: string } } };
     const tell = { channel: b.channel.id, user: b.user.id, responseUrl: b.response_url };
-    const person = await this.person(ws, client, b.user.id);
+    const person = await this.people.who(ws, client, b.user.id);
     if (!person.staff) {
       await this.tell(client, tell, notAgent(person, ws.language));
       return 'not an agent';
     }
-    const text = slackToPlain(b.message.text ?? '');
+    const text = await this.plain(ws, client, b.message);
     const { files, notes } = await this.download(ws, client, b.message.files ?? []);
-    const author = b.message.user ? await this.person(ws, client, b.message.user) : null;
+    const author = b.message.user ? await this.people.who(ws, client, b.message.user) : null;
     // The reporter is the message's author, reached by email when Slack tells us their address.
     const sender = author?.email
       ? { kind: 'email' as const, address: author.email, name: author.name }
-      : { kind: 'slack' as const, address: `${ws.teamId}:${b.message.user ?? b.message.bot_id ?? 'unknown'}`, name: author?.name || undefined };
+      : { kind: 'slack' as const, address: `${ws.teamId}:${b.message.user ?? b.message.bot_id ?? 'unknown'}`,
+          name: author?.name || b.message.username || b.message.bot_profile?.name || undefined };
     const result = await this.submit({
       organizationId: ws.organizationId,
       channel: 'slack',
@@ -318,31 +322,14 @@ export class SlackInbound {
     await client.chat.postMessage({ channel: to.user, text, ...(blocks ? { blocks: blocks as never } : {}) });
   }
 
-  /** Who a Slack user is: their email and name from users.info, and the agent or admin with that email. */
-  private async person(ws: WorkspaceConfig, client: WebClient, slackUserId: string): Promise<SlackPerson> {
-    const key = `${ws.id}:${slackUserId}`;
-    const hit = this.people.get(key);
-    if (hit && Date.now() - hit.at < PEOPLE_CACHE_MS) return hit.person;
-    // Someone Slack will not show this app (another organization's user in a shared channel) is nobody's agent.
-    const info = await client.users.info({ user: slackUserId }).catch((err) => {
-      if (['user_not_found', 'user_not_visible'].includes(platformError(err) ?? '')) return { user: undefined };
-      throw err;
-    });
-    const u = info.user as {
-      is_bot?: boolean; deleted?: boolean; is_restricted?: boolean; is_ultra_restricted?: boolean; is_stranger?: boolean; team_id?: string;
-      enterprise_user?: { teams?: string[] }; real_name?: string; name?: string; profile?: { email?: string; real_name?: string; display_name?: string };
-    } | undefined;
-    // Only full members of this workspace can be agents: a guest's or a Slack Connect stranger's email is
-    // set by someone else's admin.
-    const member = u && !u.is_bot && !u.deleted && !u.is_restricted && !u.is_ultra_restricted && !u.is_stranger
-      && (u.team_id === ws.teamId || Boolean(u.enterprise_user?.teams?.includes(ws.teamId)));
-    const email = u && !u.is_bot ? (u.profile?.email ?? null) : null;
-    const name = u?.profile?.real_name || u?.real_name || u?.profile?.display_name || u?.name || slackUserId;
-    const staff = member && email ? await this.deps.store.staffByEmail(ws.organizationId, email) : null;
-    const person = { staff, email, name, member: Boolean(member) };
-    if (this.people.size > 5000) this.people.clear();
-    this.people.set(key, { at: Date.now(), person });
-    return person;
+  /** A message as the reporter should read it: mentions by name, emoji as emoji, no markup. */
+  private async plain(ws: WorkspaceConfig, client: WebClient, m: { text?: string; blocks?: unknown }): Promise<string> {
+    const names = new Map<string, string>();
+    for (const id of mentionedUsers(m.text ?? '', m.blocks).slice(0, 20)) {
+      const who = await this.people.who(ws, client, id).catch(() => null);
+      if (who && who.name !== id) names.set(id, who.name);
+    }
+    return slackMessageToPlain(m.text ?? '', m.blocks, names);
   }
 
   /** A file as files.info describes it; as it was given when Slack will not say (deleted, not shared with the app). */
@@ -429,11 +416,6 @@ export class SlackInbound {
 
 interface Recipient { channel?: string; user: string; responseUrl?: string; threadTs?: string }
 
-function notAgent(p: SlackPerson, locale: Locale): string {
-  if (!p.member) return slackText('notMember', locale);
-  return p.email ? slackText('notAgent', locale, { email: p.email }) : slackText('noEmail', locale);
-}
-
 /** A ticket number as people type it ("1042", "#1042"), or null when it cannot be one. */
 export function ticketNumber(text: string): number | null {
   const n = Number(text.trim().replace(/^#/, ''));
@@ -441,22 +423,8 @@ export function ticketNumber(text: string): number | null {
 }
 
 /** A reply starting with a note marker ("note:", "//") is an internal note; the marker is not part of it. */
-export function readMarker(text: string, markers: readonly string[]): { internal: boolean; text: string } {
+export function readMarker(text: string, markers: readonly string[]): { internal: boolean; text: string; marker?: string } {
   const trimmed = text.trimStart();
   const marker = markers.find((m) => trimmed.toLowerCase().startsWith(m.toLowerCase()));
-  return marker ? { internal: true, text: trimmed.slice(marker.length).trim() } : { internal: false, text: text.trim() };
+  return marker ? { internal: true, text: trimmed.slice(marker.length).trim(), marker } : { internal: false, text: text.trim() };
 }
-
-/** Slack's markup as plain text for the reporter: links, mentions and channel names readable, entities decoded. */
-export function slackToPlain(text: string): string {
-  return text
-    .replace(/<((?:https?|mailto):[^|>]+)\|([^>]+)>/g, (_m, url: string, label: string) => (label === url.replace(/^mailto:/, '') ? label : `${label} (${url})`))
-    .replace(/<((?:https?|mailto):[^>]+)>/g, (_m, url: string) => url.replace(/^mailto:/, ''))
-    .replace(/<#[A-Z0-9]+\|([^>]*)>/g, '#$1')
-    .replace(/<@[A-Z0-9]+\|([^>]*)>/g, '@$1')
-    .replace(/<@([A-Z0-9]+)>/g, '@$1')
-    .replace(/<!(here|channel|everyone)>/g, '@$1')
-    .replace(/<!subteam\^[A-Z0-9]+\|([^>]*)>/g, '$1')
-    .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-}
-

@@ -13,6 +13,7 @@ import { slackText } from './texts.ts';
 import { SHORTCUT_CALLBACK, claimedTeam, judgeSlackRequest, readSlackBody } from './request-shape.ts';
 import { enqueueInbound, type SlackInboundJob, type SlackPayload } from './queues.ts';
 import { isSlackAddress } from './web-api.ts';
+import { SlackPeople, notAgent } from './people.ts';
 
 const CACHE_MS = 10_000;
 const MAX_BODY = 1024 * 1024;
@@ -28,6 +29,7 @@ const PATH = '/slack/events';
 export function slackEventRoutes(deps: { config: Config; store: SlackStore; queue: Queue<SlackInboundJob>; logger: Logger }): Router {
   const router = new Router();
   const log = deps.logger.child({ channel: 'slack' });
+  const people = new SlackPeople(deps.store);
   let cache: { at: number; apps: Array<{ ws: WorkspaceConfig; app: App; receiver: HTTPReceiver }> } | null = null;
   // A workspace connected a moment ago is looked up again when nothing matches (at most once a second).
   const apps = async (fresh = false) => {
@@ -37,7 +39,7 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
     const next = workspaces.map((ws) => {
       const same = previous.find((p) => p.ws.id === ws.id && p.ws.botToken === ws.botToken && p.ws.signingSecret === ws.signingSecret
         && p.ws.organizationId === ws.organizationId && p.ws.language === ws.language);
-      return same ? { ...same, ws } : { ws, ...boltApp(ws, deps, log) };
+      return same ? { ...same, ws } : { ws, ...boltApp(ws, { ...deps, people }, log) };
     });
     cache = { at: Date.now(), apps: next };
     return next;
@@ -74,7 +76,7 @@ export function slackEventRoutes(deps: { config: Config; store: SlackStore; queu
   return router;
 }
 
-function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<SlackInboundJob> }, log: Logger): { app: App; receiver: HTTPReceiver } {
+function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<SlackInboundJob>; people: SlackPeople }, log: Logger): { app: App; receiver: HTTPReceiver } {
   const logger = boltLogger(log.child({ team: ws.teamId }));
   // The answer waits for the handler, so that work Redis did not take is a 500 that Slack retries, not a loss.
   const receiver = new HTTPReceiver({ signingSecret: ws.signingSecret, endpoints: PATH, logger, processBeforeResponse: true });
@@ -84,7 +86,7 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     receiver,
     logger,
     // views.open must happen within Slack's three seconds: no retries that would outlast them.
-    clientOptions: { slackApiUrl: deps.config.slack.apiUrl, retryConfig: { retries: 0 }, timeout: 2500 },
+    clientOptions: { slackApiUrl: deps.config.slack.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 2500 },
   });
   // Slack's legacy verification token rides along in payloads; it has no business in Redis.
   const enqueue = (kind: SlackInboundJob['kind'], { token: _legacy, ...payload }: SlackPayload, key: string) =>
@@ -112,14 +114,21 @@ function boltApp(ws: WorkspaceConfig, deps: { config: Config; queue: Queue<Slack
     const text = command.text.trim();
     if (/^new\b/i.test(text)) {
       await ack();
-      // A trigger id lives three seconds: the modal opens now (not awaited, so that the answer to Slack does not
-      // wait for it), the ticket is made when it is sent. A form that cannot open is explained to the person.
-      void client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(ws.language, text.replace(/^new\s*/i, '')) as never })
+      const answer = async (said: string) => {
+        if (isSlackAddress(command.response_url, deps.config.slack.apiUrl)) await respond({ response_type: 'ephemeral', text: said });
+      };
+      // A trigger id lives three seconds: the form opens now (not awaited, so that the answer to Slack does not
+      // wait for it), for agents only (nobody fills in a form to learn afterwards that it was for nothing); the
+      // ticket is made when it is sent. A form that cannot open is explained to the person.
+      void (async () => {
+        const who = await deps.people.who(ws, client, command.user_id);
+        if (!who.staff) return answer(notAgent(who, ws.language));
+        await client.views.open({ trigger_id: command.trigger_id, view: newTicketModal(ws.language, text.replace(/^new\s*/i, '')) as never });
+      })()
         .catch(async (err: unknown) => {
           const reason = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message ?? String(err);
           log.warn({ team: ws.teamId, reason }, 'views.open failed');
-          if (!isSlackAddress(command.response_url, deps.config.slack.apiUrl)) return;
-          await respond({ response_type: 'ephemeral', text: slackText('formFailed', ws.language, { reason, command: command.command }) });
+          await answer(slackText('formFailed', ws.language, { reason, command: command.command }));
         })
         .catch((err: unknown) => log.warn({ team: ws.teamId, err: String(err) }, 'could not say that the form did not open'));
       return;

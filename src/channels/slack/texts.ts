@@ -84,6 +84,11 @@ const TEXTS = {
     ru: 'Форму не удалось открыть ({reason}). Пожалуйста, выполните `{command} new` ещё раз.',
     de: 'Das Formular konnte nicht geöffnet werden ({reason}). Bitte führen Sie `{command} new` noch einmal aus.',
   },
+  emptyReply: {
+    en: 'Nothing was kept: there is no text after "{marker}". Write the note after the marker, like "{marker} the disk is failing".',
+    ru: 'Ничего не сохранено: после «{marker}» нет текста. Напишите заметку после метки, например «{marker} диск сбоит».',
+    de: 'Nichts gespeichert: Nach „{marker}“ steht kein Text. Schreiben Sie die Notiz hinter die Markierung, z. B. „{marker} die Platte fällt aus“.',
+  },
   replyRefused: { en: 'This reply was not taken: {reason}', ru: 'Этот ответ не принят: {reason}', de: 'Diese Antwort wurde nicht übernommen: {reason}' },
   noTicket: { en: 'Ticket #{number} does not exist in this helpdesk.', ru: 'Обращения #{number} в этой службе поддержки нет.', de: 'Ticket #{number} gibt es in diesem Helpdesk nicht.' },
   itsThread: { en: '<{link}|Open its thread> in <#{channel}>', ru: '<{link}|Открыть ветку обращения> в <#{channel}>', de: '<{link}|Thread öffnen> in <#{channel}>' },
