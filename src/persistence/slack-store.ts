@@ -150,13 +150,12 @@ export class SlackStore {
          FROM slack_workspaces w JOIN organizations o ON o.id = w.organization_id ORDER BY o.slug`));
   }
 
-  /** Disconnects the organization's workspace; its tickets' Slack messages are forgotten with it. */
+  /**
+   * Disconnects the organization's workspace. Where its tickets' messages are is kept: connected again, the same
+   * workspace goes on in the same threads; another one cannot find them and gets new ones (see forgetPosts).
+   */
   async remove(organizationId: string): Promise<boolean> {
-    const rows = await inTransaction(this.orm, async (sql) => {
-      await sql.rows('DELETE FROM slack_threads WHERE organization_id = $1', [organizationId]);
-      await sql.rows('DELETE FROM slack_posts WHERE organization_id = $1', [organizationId]);
-      return sql.rows('DELETE FROM slack_workspaces WHERE organization_id = $1 RETURNING id', [organizationId]);
-    });
+    const rows = await withSql(this.orm, (sql) => sql.rows('DELETE FROM slack_workspaces WHERE organization_id = $1 RETURNING id', [organizationId]));
     return rows.length > 0;
   }
 
@@ -292,7 +291,7 @@ export class SlackStore {
    * Messages of the ticket not yet in its thread, oldest first: every message except the replies taken from
    * this workspace's threads (marked in their metadata when they were taken, before any post could happen).
    */
-  async unmirrored(ticketId: string, teamId: string, limit = 20): Promise<MessageToMirror[]> {
+  async unmirrored(ticketId: string, teamId: string, threadTs: string | null, limit = 20): Promise<MessageToMirror[]> {
     const rows = await withSql(this.orm, (sql) => sql.rows<{
       id: string; body: string; visibility: 'public' | 'internal'; author_name: string | null; by_staff: boolean; channel: string;
       opened: boolean; files: MessageToMirror['files'] | null;
@@ -310,10 +309,17 @@ export class SlackStore {
          LEFT JOIN reporters r ON r.id = m.author_reporter_id
          LEFT JOIN LATERAL (SELECT address FROM reporter_identities WHERE reporter_id = r.id ORDER BY created_at LIMIT 1) i ON true
         WHERE m.ticket_id = $1 AND NOT EXISTS (SELECT 1 FROM slack_posts p WHERE p.message_id = m.id)
-          AND (m.metadata->'slackThread'->>'team') IS DISTINCT FROM $3
+          AND NOT ((m.metadata->'slackThread'->>'team') IS NOT DISTINCT FROM $3 AND (m.metadata->'slackThread'->>'threadTs') IS NOT DISTINCT FROM $4::text)
         ORDER BY m.created_at, m.id LIMIT $2`,
-      [ticketId, limit, teamId]));
+      [ticketId, limit, teamId, threadTs]));
     return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, opened: r.opened, channel: r.channel, files: r.files ?? [] }));
+  }
+
+  /** A ticket's message was posted anew (the old one is gone): its thread starts over with the whole conversation. */
+  forgetPosts(ticketId: string): Promise<void> {
+    return withSql(this.orm, async (sql) => {
+      await sql.rows('DELETE FROM slack_posts WHERE ticket_id = $1', [ticketId]);
+    });
   }
 
   recordPost(p: { messageId: string; organizationId: string; ticketId: string; channelId: string; ts: string; direction: 'in' | 'out' }): Promise<void> {

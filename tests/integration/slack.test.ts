@@ -637,6 +637,45 @@ describe('two organizations', () => {
   });
 });
 
+describe('reconnecting', () => {
+  it('a workspace removed and connected again goes on in the same threads; a lost message is posted anew with the whole conversation', async () => {
+    const org = await seedOrganization(app, 'Reconnect Org');
+    const rTeam: Team = { teamId: 'T0RECONNECT', secret: '5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e' };
+    const store = new SlackStore(app.rt.orm, new SecretBox(app.rt.secret));
+    const token = slack.addWorkspace(rTeam.teamId, 'U0RBOT');
+    const connect = () => connectWorkspace(store, slack.url, { organizationId: org.org.id, botToken: token, signingSecret: rTeam.secret, triageChannel: 'C0RECON', noteMarkers: ['note:'] });
+    await connect();
+    slack.addUser({ id: 'U0RAGENT', name: 'Rita Agent', email: org.agent.email, teamId: rTeam.teamId });
+    const created = await apiClient(app.baseUrl, org.agent.key).post('/tickets', { subject: 'Door sensor', description: 'Beeps all night', reporter: { email: 'night@customer.test' } });
+    const number = created.body.number as number;
+    const thread = await until(async () => (await sql<{ channel: string; ts: string }>(
+      `SELECT s.channel_id AS channel, s.ts FROM slack_threads s JOIN tickets t ON t.id = s.ticket_id WHERE t.organization_id = $1 AND t.number = $2`, [org.org.id, number]))[0], 'the thread');
+    // The web process may not know a workspace connected a moment ago: Slack retries, and so does this.
+    const reply = async (text: string) => {
+      const event = threadReply({ channel: thread.channel, user: 'U0RAGENT', text, threadTs: thread.ts, team: rTeam.teamId });
+      slack.userMessage(rTeam.teamId, thread.channel, event.ts as string, text);
+      const body = eventCallback(rTeam, event).body;
+      await until(async () => (await postToSlackApp(app.baseUrl, rTeam, body, 'application/json')).status === 200, 'the reply taken');
+      return messageFromSlack(event.ts as string);
+    };
+    await reply('Replaced the battery.');
+    expect(await store.remove(org.org.id)).toBe(true);
+    await connect();
+    expect(await reply('It should be quiet now.')).toMatchObject({ visibility: 'public' });
+
+    slack.deleteMessage(rTeam.teamId, thread.channel, thread.ts);
+    expect((await apiClient(app.baseUrl, org.agent.key).patch(`/tickets/${number}`, { priority: 'high' })).status).toBe(200);
+    const again = await until(async () => (await sql<{ ts: string }>(`SELECT s.ts FROM slack_threads s JOIN tickets t ON t.id = s.ticket_id WHERE t.organization_id = $1 AND t.number = $2 AND s.ts <> $3`,
+      [org.org.id, number, thread.ts]))[0], 'the new message');
+    for (const text of ['Beeps all night', 'Replaced the battery.', 'It should be quiet now.']) {
+      await slack.waitForCall((c) => c.method === 'chat.postMessage' && c.params.thread_ts === again.ts && String(c.params.text).includes(text));
+    }
+    const inNew = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.params.thread_ts === again.ts).map((c) => String(c.params.text));
+    expect(inNew.findIndex((t) => t.includes('Beeps'))).toBeLessThan(inNew.findIndex((t) => t.includes('Replaced the battery')));
+    expect(inNew.find((t) => t.includes('Replaced the battery'))).toContain('answered the reporter');
+  });
+});
+
 describe('language', () => {
   it("a workspace added in Russian gets its tickets' messages, threads and answers in Russian", async () => {
     const ru = await seedOrganization(app, 'Русская Org');

@@ -88,6 +88,9 @@ export class SlackOutbound {
         if (earlier) {
           [channel, ts, hash] = JSON.parse(earlier) as [string, string, string];
         } else {
+          // A new message has an empty thread: everything is posted into it again (first forgotten, so that a
+          // crash in between still leaves it to post).
+          if (again) await this.deps.store.forgetPosts(ticketId);
           channel = await this.deps.store.channelFor(ws, card);
           ts = await this.call(ws, channel, lock, () => client.chat.postMessage({ channel, text: rendered.text, blocks: rendered.blocks as never, unfurl_links: false }));
           hash = rendered.hash;
@@ -109,16 +112,17 @@ export class SlackOutbound {
           await postCard(true);
         }
       }
-      for (;;) {
-        const batch = await this.deps.store.unmirrored(ticketId, ws.teamId);
+      thread: for (;;) {
+        const batch = await this.deps.store.unmirrored(ticketId, ws.teamId, ts!);
         for (const m of batch) {
           try {
             await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
           } catch (err) {
             if (!gone(err)) throw err;
-            await postCard(true);
             await this.deps.redis.del(`${this.deps.config.queuePrefix}:slack:sent:${m.id}`);
-            await this.mirror(ws, client, lock, channel, ts!, ticketId, card.number, m);
+            await postCard(true);
+            // The new thread is filled from the start, in order.
+            continue thread;
           }
         }
         if (batch.length < 20) break;
@@ -131,7 +135,7 @@ export class SlackOutbound {
     const card = await this.deps.store.card(ws.organizationId, ticketId);
     if (!card) return null;
     const rendered = renderCard(card, this.ticketLink(card.number), ws.language);
-    const pending = await this.deps.store.unmirrored(ticketId, ws.teamId, 1);
+    const pending = await this.deps.store.unmirrored(ticketId, ws.teamId, card.thread?.ts ?? null, 1);
     return { card, rendered, upToDate: card.thread !== null && card.thread.renderedHash === rendered.hash && pending.length === 0 };
   }
 
