@@ -315,6 +315,24 @@ export class SlackStore {
     return rows.map((r) => ({ id: r.id, body: r.body, visibility: r.visibility, authorName: r.author_name ?? '', byStaff: r.by_staff, opened: r.opened, channel: r.channel, files: r.files ?? [] }));
   }
 
+  /**
+   * Whether an older ticket of the organization, opened in the last two minutes (and since the workspace was
+   * connected), still waits for its first message and has not failed to get one: the triage channel shows
+   * tickets in the order they came.
+   */
+  async olderWaiting(organizationId: string, number: number): Promise<boolean> {
+    const row = await withSql(this.orm, (sql) => sql.one(
+      `SELECT 1 FROM tickets o
+        WHERE o.organization_id = $1 AND o.created_at > now() - interval '2 minutes' AND o.number < $2
+          -- Only tickets the feed will post: those opened since the workspace was connected.
+          AND o.created_at > (SELECT w.created_at FROM slack_workspaces w WHERE w.organization_id = $1)
+          AND NOT EXISTS (SELECT 1 FROM slack_threads st WHERE st.ticket_id = o.id)
+          AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = o.id AND e.kind = 'slack_post_failed')
+        LIMIT 1`,
+      [organizationId, number]));
+    return Boolean(row);
+  }
+
   /** A ticket's message was posted anew (the old one is gone): its thread starts over with the whole conversation. */
   forgetPosts(ticketId: string): Promise<void> {
     return withSql(this.orm, async (sql) => {

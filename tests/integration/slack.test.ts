@@ -125,7 +125,9 @@ async function mailTicket(subject: string, text: string, from = `reporter${++mai
   return { number: r.outcome.ticketNumber, id: r.outcome.ticketId, email: from };
 }
 
-const parentPost = (number: number) => (c: SlackCall) => c.method === 'chat.postMessage' && !c.params.failedWith && !c.params.thread_ts && String(c.params.text).startsWith(`#${number} `);
+/** The message of this organization's ticket (other organizations in this file count their tickets from #1001 too). */
+const parentPost = (number: number) => (c: SlackCall) => c.method === 'chat.postMessage' && !c.params.failedWith && !c.params.thread_ts
+  && [TRIAGE, HARDWARE].includes(c.params.channel) && String(c.params.text).startsWith(`#${number} `);
 /** The ticket's message in Slack, once posted. */
 async function parentOf(number: number): Promise<{ channel: string; ts: string }> {
   await slack.waitForCall(parentPost(number));
@@ -163,6 +165,19 @@ describe('the triage channel', () => {
     expect(first.params.text).toContain('It jams on every page &lt;b&gt;since&lt;/b&gt; Monday &amp; smells of toner.');
     await sleep(400);
     expect(slack.calls.filter(parentPost(t.number))).toHaveLength(1);
+  });
+
+  it('tickets that come at once appear in the channel in the order they came', async () => {
+    const org = await seedOrganization(app, 'Burst Org');
+    await connectWorkspace(new SlackStore(app.rt.orm, new SecretBox(app.rt.secret)), slack.url, {
+      organizationId: org.org.id, botToken: slack.addWorkspace('T0BURST', 'U0BURSTBOT'), signingSecret: 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0', triageChannel: 'C0BURST', noteMarkers: ['note:'],
+    });
+    const api = apiClient(app.baseUrl, org.agent.key);
+    const made = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => api.post('/tickets', { subject: `Burst ticket ${i}`, reporter: { email: `burst${i}@customer.test` } })));
+    const numbers = made.map((r) => r.body.number as number).sort((x, y) => x - y);
+    const cards = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && c.params.channel === 'C0BURST' && !c.params.thread_ts && !c.params.failedWith);
+    await until(async () => cards().length >= numbers.length, 'the six messages', 30_000);
+    expect(cards().map((c) => Number(/^#(\d+) /.exec(String(c.params.text))![1]))).toEqual(numbers);
   });
 
   it('a category with a route of its own goes to its channel', async () => {

@@ -83,10 +83,11 @@ export async function startSlackChannel(deps: SlackChannelDeps): Promise<SlackCh
 
   const handBack = async (err: unknown, job: Job, token: string | undefined, worker: Worker): Promise<never> => {
     if (err instanceof TicketBusy) {
-      // Backs off the more often it found the ticket busy, spending no attempt.
+      // Backs off the more often it found the ticket busy (unless told when), spending no attempt.
       const busy = Number((job.data as { busy?: number }).busy ?? 0) + 1;
       await job.updateData({ ...job.data, busy });
-      await job.moveToDelayed(Date.now() + Math.min(10_000, 200 * 2 ** Math.min(busy, 6)) + Math.floor(Math.random() * 200), token);
+      const wait = err.retryInMs ?? Math.min(10_000, 200 * 2 ** Math.min(busy, 6));
+      await job.moveToDelayed(Date.now() + wait + Math.floor(Math.random() * 200), token);
       throw new DelayedError();
     }
     if (err instanceof DeliveryError && err.reason === 'rate_limited' && err.retryAfterMs) {

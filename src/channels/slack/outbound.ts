@@ -21,11 +21,15 @@ export interface OutboundDeps {
 
 /** Another job is posting about the same ticket: this one comes back in a moment. */
 export class TicketBusy extends Error {
-  constructor() {
-    super('another job is posting about this ticket');
+  /** `retryInMs`: when to look again, for a wait that is known to be short (else it backs off). */
+  constructor(readonly retryInMs?: number, message = 'another job is posting about this ticket') {
+    super(message);
     this.name = 'TicketBusy';
   }
 }
+
+/** How soon a ticket waiting for an older one's first message looks again: about a post's time. */
+const TURN_WAIT_MS = 300;
 
 interface HeldLock { lost: boolean }
 
@@ -102,7 +106,11 @@ export class SlackOutbound {
       // The ticket's message was deleted, or its channel is gone (another workspace now, archived): it is
       // posted anew where the ticket belongs, and the thread starts over there.
       const gone = (err: unknown) => err instanceof SlackRefusal && ['message_not_found', 'channel_not_found', 'is_archived'].includes(err.slackError);
-      if (!ts) await postCard(false);
+      if (!ts) {
+        // Tickets that came at the same time would otherwise appear in whatever order their jobs ran.
+        if (await this.deps.store.olderWaiting(organizationId, card.number)) throw new TicketBusy(TURN_WAIT_MS, 'an older ticket is posted first');
+        await postCard(false);
+      }
       if (hash !== rendered.hash) {
         try {
           await this.call(ws, channel, lock, () => client.chat.update({ channel, ts: ts!, text: rendered.text, blocks: rendered.blocks as never }));
