@@ -45,10 +45,13 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         const ws = await connectWorkspace(store, cli.apiUrl(), {
           organizationId: org.id, botToken: opts.token, signingSecret: opts.signingSecret, triageChannel: opts.channel, noteMarkers: markers, language,
         }, { replace: opts.replace });
+        // Stored either way (the app may be invited later), but a channel it cannot post to is said at once.
+        const { problem } = await checkTriageChannel(slackClient(opts.token, cli.apiUrl()), ws.triageChannel);
         cli.print({
           organization: org.slug, team: `${ws.teamName} (${ws.teamId})`, triageChannel: ws.triageChannel, noteMarkers: ws.noteMarkers, language: ws.language,
           requestUrl: `${cli.publicUrl()}/slack/events`,
           note: 'set the Request URL above for Event Subscriptions (message.channels, message.groups), Interactivity and the /ticket command',
+          ...(problem ? { warning: problem } : {}),
         });
       });
     });
@@ -92,14 +95,7 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
             ? `Slack refused the stored token (${refused}): connect it again with slack add --replace.`
             : `Slack could not be reached at ${cli.apiUrl()} (${(err as Error).message}): check the network or SLACK_API_URL; the token was not checked.`);
         });
-        const channel = await client.conversations.info({ channel: ws.triageChannel }).then(
-          (r) => ({ ok: true, name: (r.channel as { name?: string })?.name, member: Boolean((r.channel as { is_member?: boolean })?.is_member) }),
-          (err) => ({ ok: false, error: platformError(err) ?? (err as Error).message }));
-        const problem = !channel.ok
-          ? `Slack cannot show the triage channel ${ws.triageChannel} (${'error' in channel ? channel.error : ''}): check the id, and that the app has the channels:read scope.`
-          : !('member' in channel && channel.member)
-            ? `The app is not in the triage channel: invite it there (/invite @${auth.user ?? 'the app'}), or it cannot post tickets.`
-            : undefined;
+        const { channel, problem } = await checkTriageChannel(client, ws.triageChannel, auth.user);
         cli.print({ team: auth.team, bot: auth.user, triageChannel: { id: ws.triageChannel, ...channel }, ...(problem ? { problem } : {}) });
         // A workspace that cannot post tickets is a failed test, for scripts as for people.
         if (problem) process.exitCode = 1;
@@ -114,6 +110,19 @@ export function addSlackCommands(program: Command, cli: CliContext & { apiUrl: (
         cli.print({ removed: org.slug });
       });
     });
+}
+
+/** Whether the app can see the triage channel and is in it; what to do when not. */
+async function checkTriageChannel(client: ReturnType<typeof slackClient>, channelId: string, botName?: string) {
+  const channel = await client.conversations.info({ channel: channelId }).then(
+    (r) => ({ ok: true, name: (r.channel as { name?: string })?.name, member: Boolean((r.channel as { is_member?: boolean })?.is_member) }),
+    (err) => ({ ok: false, error: platformError(err) ?? (err as Error).message }));
+  const problem = !channel.ok
+    ? `Slack cannot show the triage channel ${channelId} (${'error' in channel ? channel.error : ''}): check the id, and that the app has the channels:read scope.`
+    : !('member' in channel && channel.member)
+      ? `The app is not in the triage channel: invite it there (/invite @${botName ?? 'the app'}), or it cannot post tickets.`
+      : undefined;
+  return { channel, problem };
 }
 
 /**

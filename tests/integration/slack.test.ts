@@ -731,7 +731,12 @@ describe('administration', () => {
       .rejects.toMatchObject({ stderr: expect.stringContaining('Slack did not accept the bot token (invalid_auth)') });
     await expect(cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLI', '--language', 'fr']))
       .rejects.toMatchObject({ stderr: expect.stringContaining('--language is one of en, ru, de') });
+    await expect(cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLI', '--note-markers', ',']))
+      .rejects.toMatchObject({ stderr: expect.stringContaining('--note-markers needs at least one marker') });
+    // A channel Slack cannot show is said at once (the workspace is kept: the app may be invited later).
+    slack.failNext('conversations.info', { error: 'channel_not_found' });
     const added = JSON.parse((await cli(['slack', 'add', '--org', org.org.slug, '--token', token, '--signing-secret', secret, '--channel', 'C0CLI', '--language', 'de'])).stdout);
+    expect(added.warning).toContain('channel_not_found');
     expect(added).toMatchObject({ organization: org.org.slug, triageChannel: 'C0CLI', language: 'de', requestUrl: expect.stringMatching(/\/slack\/events$/) });
     const listed = JSON.parse((await cli(['slack', 'list'])).stdout) as Array<Record<string, unknown>>;
     expect(listed.find((w) => w.organization === org.org.slug)).toMatchObject({ teamId: 'T0CLI', triageChannel: 'C0CLI', language: 'de', enabled: true });
